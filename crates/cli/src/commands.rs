@@ -1,0 +1,125 @@
+//! The CLI commands other than `demo`.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::bail;
+use raxx_core::audit::{AuditEvent, Outcome};
+use raxx_core::config::normalise_email;
+
+use crate::runtime::{bind, load_config, open_store, prepare, shutdown_signal};
+
+pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(config)?;
+    let listen = cfg.config.listen.clone();
+    tracing::info!(env = %cfg.env, origin = %cfg.origin, "starting the {} console", cfg.env);
+    let state = prepare(cfg).await?;
+    let listener = bind(&listen).await?;
+    tracing::info!("listening on {listen}");
+    raxx_web::serve(state, listener, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn migrate(config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(config)?;
+    open_store(&cfg).await?;
+    println!("migrated: the {} console's database is up to date", cfg.env);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn login_link(config: Option<&Path>, email: &str) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(config)?;
+    let store = open_store(&cfg).await?;
+    let url = issue_login_link(&cfg, &store, email).await?;
+    println!("{url}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A one-time login URL for `email` (an existing, enabled operator or an `ADMIN_EMAIL`
+/// address); audited as `auth.login_link.create`.
+pub async fn issue_login_link(
+    cfg: &raxx_core::config::Resolved,
+    store: &raxx_store::Store,
+    email: &str,
+) -> anyhow::Result<String> {
+    let email = normalise_email(email);
+    match store.admin_by_email(&email).await? {
+        Some(a) if a.disabled => bail!("{email} is disabled on the {} console", cfg.env),
+        Some(_) => {}
+        None if cfg.config.admin_emails.contains(&email) => {}
+        None => bail!(
+            "{email} is not an operator of the {} console and not in ADMIN_EMAIL",
+            cfg.env
+        ),
+    }
+    let mut tx = store.begin().await?;
+    let token = tx.create_login_link(&email).await?;
+    tx.record(
+        AuditEvent::new("cli", "auth.login_link.create", Outcome::Allowed)
+            .target("operator", email.clone())
+            .with("valid_minutes", 10),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(cfg.url(&format!("/auth/link/{token}")))
+}
+
+pub async fn audit_verify(config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(config)?;
+    let store = open_store(&cfg).await?;
+    match store.audit_verify().await? {
+        Ok(n) => {
+            println!("audit chain intact: {n} rows");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(brk) => {
+            println!("{brk}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+pub async fn audit_export(config: Option<&Path>, csv: bool) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(config)?;
+    let store = open_store(&cfg).await?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if csv {
+        out.write_all(raxx_web::pages::CSV_HEADER.as_bytes())?;
+    }
+    let mut failed = None;
+    store
+        .audit_scan(|row| {
+            let line = if csv {
+                raxx_web::pages::csv_row(&row)
+            } else {
+                serde_json::to_string(&row)
+                    .map(|l| l + "\n")
+                    .unwrap_or_default()
+            };
+            if let Err(e) = out.write_all(line.as_bytes()) {
+                failed = Some(e);
+            }
+            Ok(())
+        })
+        .await?;
+    if let Some(e) = failed {
+        bail!("cannot write the export: {e}");
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn config_check(config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(config)?;
+    println!(
+        "ok: {} console at {} (database {}), {} app(s), {} admin email(s)",
+        cfg.env,
+        cfg.origin,
+        raxx_store::redact_url(&cfg.config.database_url),
+        cfg.config.apps.len(),
+        cfg.config.admin_emails.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,108 @@
+//! `raxx-console demo`: a staging and a prod console side by side, each with its own
+//! embedded database and demo data, and a login link for each.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::commands::issue_login_link;
+use crate::runtime::{bind, load_config, prepare, shutdown_signal};
+
+pub const STAGING_URL: &str = "http://staging.localhost:8081";
+pub const PROD_URL: &str = "http://prod.localhost:8080";
+const ADMINS: &str = r#"admin_emails = ["alice@raxx.test", "bob@raxx.test"]"#;
+
+fn staging_config(dir: &str) -> String {
+    format!(
+        r#"# raxx-console demo: the staging console. Written by `raxx-console demo`.
+public_url = "{STAGING_URL}"
+listen = "127.0.0.1:8081"
+database_url = "sqlite://{dir}/staging.db"
+{ADMINS}
+admin_enrol_code = "demo-enrol-code"
+
+[[apps]]
+name = "raxx-api-staging"
+env = "staging"
+heroku_app = "raxx-api-staging"
+"#
+    )
+}
+
+fn prod_config(dir: &str) -> String {
+    format!(
+        r#"# raxx-console demo: the prod console. Written by `raxx-console demo`.
+public_url = "{PROD_URL}"
+listen = "127.0.0.1:8080"
+database_url = "sqlite://{dir}/prod.db"
+{ADMINS}
+admin_enrol_code = "demo-enrol-code"
+
+[[apps]]
+name = "raxx-api-prod"
+env = "prod"
+promote_from = "raxx-api-staging"
+heroku_app = "raxx-api-prod"
+"#
+    )
+}
+
+pub async fn run(data_dir: &Path) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let dir = data_dir.display().to_string();
+    let staging_path = data_dir.join("staging.toml");
+    let prod_path = data_dir.join("prod.toml");
+    std::fs::write(&staging_path, staging_config(&dir))?;
+    std::fs::write(&prod_path, prod_config(&dir))?;
+
+    let mut links = Vec::new();
+    let mut servers = Vec::new();
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    for path in [&staging_path, &prod_path] {
+        let cfg = load_config(Some(path))?;
+        let listen = cfg.config.listen.clone();
+        let state = prepare(cfg).await?;
+        let listener = bind(&listen).await?;
+        for email in ["alice@raxx.test", "bob@raxx.test"] {
+            links.push((
+                state.env(),
+                email,
+                issue_login_link(&state.cfg, &state.store, email).await?,
+            ));
+        }
+        let mut stop = stop_tx.subscribe();
+        servers.push(tokio::spawn(raxx_web::serve(state, listener, async move {
+            let _ = stop.recv().await;
+        })));
+    }
+
+    println!("raxx-console demo is running:");
+    println!(
+        "  staging console  {STAGING_URL}   (config {})",
+        staging_path.display()
+    );
+    println!(
+        "  prod console     {PROD_URL}   (config {})",
+        prod_path.display()
+    );
+    println!();
+    println!(
+        "Sign in with these one-time links (valid 10 minutes; `raxx-console login-link --config {} --email alice@raxx.test` makes more):",
+        prod_path.display()
+    );
+    for (env, email, url) in &links {
+        println!("  {:<8} {email:<17} {url}", env.as_str());
+    }
+    println!();
+    println!(
+        "Passkey enrolment code for the demo admins: demo-enrol-code. Ctrl-C stops both consoles."
+    );
+    shutdown_signal().await;
+    let _ = stop_tx.send(());
+    for s in servers {
+        let _ = s.await;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,538 @@
+//! The console's configuration: a TOML file plus env-var overrides (SPEC §11).
+//! Parsing and validation are pure; the CLI reads the file and the process env.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::env::{Env, default_env_for_host};
+use crate::rbac::{EnvScope, Role};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub public_url: Option<String>,
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    #[serde(default = "default_database_url")]
+    pub database_url: String,
+    /// Addresses enrolled into the env's admin group on their first passkey registration.
+    #[serde(default)]
+    pub admin_emails: Vec<String>,
+    pub admin_enrol_code: Option<String>,
+    /// Prod only: the staging console whose flags are promoted, and its read key.
+    pub staging_source_url: Option<String>,
+    pub staging_source_key: Option<String>,
+    #[serde(default = "default_heroku_api_url")]
+    pub heroku_api_url: String,
+    #[serde(default)]
+    pub session: SessionConfig,
+    #[serde(default)]
+    pub environments: BTreeMap<String, Env>,
+    #[serde(default)]
+    pub apps: Vec<AppConfig>,
+    pub customers: Option<CustomersConfig>,
+    #[serde(default)]
+    pub jobs: BTreeMap<String, JobConfig>,
+    #[serde(default)]
+    pub groups: BTreeMap<String, GroupConfig>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_database_url() -> String {
+    "sqlite://data/console.db".into()
+}
+fn default_heroku_api_url() -> String {
+    "https://api.heroku.com".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    #[serde(default = "default_idle")]
+    pub idle_minutes: u32,
+    #[serde(default = "default_absolute")]
+    pub absolute_hours: u32,
+}
+
+fn default_idle() -> u32 {
+    30
+}
+fn default_absolute() -> u32 {
+    12
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            idle_minutes: default_idle(),
+            absolute_hours: default_absolute(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    pub name: String,
+    pub env: Env,
+    pub promote_from: Option<String>,
+    pub heroku_app: Option<String>,
+    #[serde(default)]
+    pub checks: Vec<CheckConfig>,
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CheckConfig {
+    pub name: String,
+    pub url: String,
+    #[serde(default = "default_expect")]
+    pub expect_status: u16,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default = "default_interval")]
+    pub interval_seconds: u64,
+    /// Optional; when given it must be the console's env.
+    pub env: Option<Env>,
+}
+
+fn default_expect() -> u16 {
+    200
+}
+fn default_timeout_ms() -> u64 {
+    2000
+}
+fn default_interval() -> u64 {
+    60
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    pub name: String,
+    #[serde(default = "default_provider")]
+    pub provider: String,
+    pub authorization_id: Option<String>,
+    pub api_key_env: Option<String>,
+    #[serde(default)]
+    pub scope: Vec<String>,
+    #[serde(default)]
+    pub config_vars: Vec<ConfigVarTarget>,
+    pub max_age_days: Option<u32>,
+}
+
+fn default_provider() -> String {
+    "local".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigVarTarget {
+    pub app: String,
+    pub var: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CustomersConfig {
+    pub database_url: String,
+    #[serde(default = "default_customer_table")]
+    pub table: String,
+    #[serde(default)]
+    pub columns: BTreeMap<String, String>,
+}
+
+fn default_customer_table() -> String {
+    "customers".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    pub schedule: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub webhook_url: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    #[serde(default)]
+    pub members: Vec<String>,
+    #[serde(default)]
+    pub grants: Vec<GrantConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GrantConfig {
+    pub role: String,
+    pub env_scope: EnvScope,
+}
+
+/// A start-up refusal, in one line that says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(msg.into()))
+}
+
+/// The env-var overrides of SPEC §11.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("CONSOLE_PUBLIC_URL", "public_url"),
+    ("CONSOLE_LISTEN", "listen"),
+    ("DATABASE_URL", "database_url"),
+    ("ADMIN_EMAIL", "admin_emails"),
+    ("ADMIN_ENROL_CODE", "admin_enrol_code"),
+    ("CONSOLE_STAGING_SOURCE_URL", "staging_source_url"),
+    ("CONSOLE_STAGING_SOURCE_KEY", "staging_source_key"),
+];
+
+impl Config {
+    /// Parse a config file's text (empty text is the all-defaults config) and apply
+    /// env-var overrides from `vars` (a lookup, so tests need not touch the process env).
+    pub fn parse(text: &str, vars: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
+            let msg = e.message().trim().to_string();
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            ConfigError(match line {
+                Some(l) => format!("config line {l}: {msg}"),
+                None => format!("config: {msg}"),
+            })
+        })?;
+        for (var, _) in ENV_OVERRIDES {
+            let Some(value) = vars(var).filter(|v| !v.trim().is_empty()) else {
+                continue;
+            };
+            match *var {
+                "CONSOLE_PUBLIC_URL" => cfg.public_url = Some(value),
+                "CONSOLE_LISTEN" => cfg.listen = value,
+                "DATABASE_URL" => cfg.database_url = value,
+                "ADMIN_EMAIL" => {
+                    cfg.admin_emails = value.split(',').map(str::to_string).collect();
+                }
+                "ADMIN_ENROL_CODE" => cfg.admin_enrol_code = Some(value),
+                "CONSOLE_STAGING_SOURCE_URL" => cfg.staging_source_url = Some(value),
+                "CONSOLE_STAGING_SOURCE_KEY" => cfg.staging_source_key = Some(value),
+                _ => {}
+            }
+        }
+        cfg.admin_emails = cfg
+            .admin_emails
+            .iter()
+            .map(|e| normalise_email(e))
+            .filter(|e| !e.is_empty())
+            .collect();
+        Ok(cfg)
+    }
+
+    /// Validate and derive the active env. Every refusal names what to fix.
+    pub fn resolve(self) -> Result<Resolved, ConfigError> {
+        let raw = self.public_url.clone().unwrap_or_else(|| {
+            format!("http://localhost:{}", port_of(&self.listen).unwrap_or(8080))
+        });
+        let public_url = Url::parse(&raw)
+            .map_err(|e| ConfigError(format!("public_url `{raw}` is not a URL: {e}")))?;
+        if !matches!(public_url.scheme(), "http" | "https") {
+            return err(format!("public_url `{raw}` must be http or https"));
+        }
+        if public_url.path() != "/" || public_url.query().is_some() {
+            return err(format!(
+                "public_url `{raw}` must be an origin with no path (e.g. https://console.raxx.app)"
+            ));
+        }
+        let host = public_url
+            .host_str()
+            .ok_or_else(|| ConfigError(format!("public_url `{raw}` has no host")))?
+            .to_ascii_lowercase();
+        let env = match self
+            .environments
+            .get(&host)
+            .copied()
+            .or_else(|| default_env_for_host(&host))
+        {
+            Some(env) => env,
+            None => {
+                return err(format!(
+                    "the host `{host}` of public_url is not mapped to an environment: add `\"{host}\" = \"staging\"` or `= \"prod\"` under [environments]"
+                ));
+            }
+        };
+        self.validate_for(env)?;
+        let origin = public_url.origin().ascii_serialization();
+        Ok(Resolved {
+            env,
+            host,
+            host_with_port: public_url.port().map_or_else(
+                || public_url.host_str().unwrap_or_default().to_string(),
+                |p| format!("{}:{p}", public_url.host_str().unwrap_or_default()),
+            ),
+            origin,
+            https: public_url.scheme() == "https",
+            config: self,
+        })
+    }
+
+    fn validate_for(&self, env: Env) -> Result<(), ConfigError> {
+        if self.session.idle_minutes == 0 || self.session.absolute_hours == 0 {
+            return err("[session] idle_minutes and absolute_hours must be at least 1");
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for app in &self.apps {
+            if !valid_name(&app.name) {
+                return err(format!(
+                    "app name `{}` may only hold letters, digits, `-`, `_` and `.`",
+                    app.name
+                ));
+            }
+            if !names.insert(&app.name) {
+                return err(format!("app `{}` is listed twice in [[apps]]", app.name));
+            }
+            if app.env != env {
+                return err(format!(
+                    "app `{}` belongs to {} but this is the {env} console: a console only knows apps of its own env; remove it from this config",
+                    app.name, app.env
+                ));
+            }
+            if app.promote_from.is_some() && env != Env::Prod {
+                return err(format!(
+                    "app `{}`: promote_from is only for prod apps",
+                    app.name
+                ));
+            }
+            for check in &app.checks {
+                if check.env.is_some_and(|e| e != env) {
+                    return err(format!(
+                        "check `{}` of app `{}` targets another env; a console checks its own env only",
+                        check.name, app.name
+                    ));
+                }
+                if Url::parse(&check.url).is_err() {
+                    return err(format!(
+                        "check `{}` of app `{}`: `{}` is not a URL",
+                        check.name, app.name, check.url
+                    ));
+                }
+            }
+            for token in &app.tokens {
+                if !matches!(token.provider.as_str(), "local" | "heroku") {
+                    return err(format!(
+                        "token `{}` of app `{}`: unknown provider `{}` (local or heroku)",
+                        token.name, app.name, token.provider
+                    ));
+                }
+            }
+        }
+        if env == Env::Staging
+            && (self.staging_source_url.is_some() || self.staging_source_key.is_some())
+        {
+            return err("staging_source_url and staging_source_key are for the prod console only");
+        }
+        for (name, group) in &self.groups {
+            for grant in &group.grants {
+                let role: Role = grant
+                    .role
+                    .parse()
+                    .map_err(|e: String| ConfigError(format!("[groups.{name}]: {e}")))?;
+                let other = match env {
+                    Env::Staging => EnvScope::Prod,
+                    Env::Prod => EnvScope::Staging,
+                };
+                if grant.env_scope == other {
+                    return err(format!(
+                        "[groups.{name}] grants {role} with env_scope = \"{}\", but this is the {env} console; grant it on the {} console's config instead",
+                        other.as_str(),
+                        env.other()
+                    ));
+                }
+            }
+        }
+        for email in &self.admin_emails {
+            if !plausible_email(email) {
+                return err(format!("admin_emails: `{email}` is not an email address"));
+            }
+        }
+        if let Some(code) = &self.admin_enrol_code
+            && code.trim().len() < 8
+        {
+            return err("admin_enrol_code must be at least 8 characters");
+        }
+        Ok(())
+    }
+}
+
+fn port_of(listen: &str) -> Option<u16> {
+    listen.rsplit_once(':').and_then(|(_, p)| p.parse().ok())
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 100
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// Emails are unique case-folded.
+pub fn normalise_email(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
+pub fn plausible_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && s.len() <= 254
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+}
+
+/// A validated config with its derived env. Built once; the env never changes.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub env: Env,
+    /// Host of public_url (no port), also the WebAuthn RP ID.
+    pub host: String,
+    /// What a request's `Host` header must equal.
+    pub host_with_port: String,
+    /// `scheme://host[:port]`, the WebAuthn origin and the base of every absolute URL.
+    pub origin: String,
+    pub https: bool,
+    pub config: Config,
+}
+
+impl Resolved {
+    /// An absolute URL on this console, built from public_url only.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.origin, path)
+    }
+
+    pub fn app(&self, name: &str) -> Option<&AppConfig> {
+        self.config.apps.iter().find(|a| a.name == name)
+    }
+
+    pub fn cookie_name(&self) -> String {
+        if self.https {
+            "__Host-raxx_console".into()
+        } else {
+            format!("raxx_console_{}", self.env)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_vars(_: &str) -> Option<String> {
+        None
+    }
+
+    fn resolve(text: &str) -> Result<Resolved, ConfigError> {
+        Config::parse(text, no_vars)?.resolve()
+    }
+
+    #[test]
+    fn env_comes_from_the_public_url_host() {
+        assert_eq!(
+            resolve("public_url = \"http://staging.localhost:8081\"")
+                .unwrap()
+                .env,
+            Env::Staging
+        );
+        assert_eq!(
+            resolve("public_url = \"http://prod.localhost:8080\"")
+                .unwrap()
+                .env,
+            Env::Prod
+        );
+        let r = resolve("public_url = \"https://console.raxx.app\"\n[environments]\n\"console.raxx.app\" = \"prod\"\n").unwrap();
+        assert_eq!(r.env, Env::Prod);
+        assert_eq!(r.cookie_name(), "__Host-raxx_console");
+        assert_eq!(r.url("/login"), "https://console.raxx.app/login");
+        assert_eq!(resolve("").unwrap().env, Env::Staging);
+    }
+
+    #[test]
+    fn every_startup_refusal_says_what_to_fix() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "public_url = \"https://console.raxx.app\"",
+                "not mapped to an environment",
+            ),
+            (
+                "public_url = \"ftp://prod.localhost\"",
+                "must be http or https",
+            ),
+            ("public_url = \"http://prod.localhost/x\"", "no path"),
+            ("public_url = 3", "config line 1"),
+            ("bogus = 1", "unknown field"),
+            (
+                "public_url = \"http://staging.localhost\"\n[[apps]]\nname = \"raxx-api-prod\"\nenv = \"prod\"\n",
+                "app `raxx-api-prod` belongs to prod",
+            ),
+            (
+                "public_url = \"http://staging.localhost\"\n[groups.ops]\ngrants = [{ role = \"console-flag-admin\", env_scope = \"prod\" }]\n",
+                "env_scope = \"prod\"",
+            ),
+            (
+                "public_url = \"http://staging.localhost\"\n[groups.ops]\ngrants = [{ role = \"console-flag-boss\", env_scope = \"any\" }]\n",
+                "is not a role",
+            ),
+            (
+                "public_url = \"http://staging.localhost\"\n[[apps]]\nname = \"a\"\nenv = \"staging\"\n[[apps.checks]]\nname = \"c\"\nurl = \"http://x\"\nenv = \"prod\"\n",
+                "targets another env",
+            ),
+            (
+                "public_url = \"http://staging.localhost\"\nstaging_source_url = \"http://x\"",
+                "prod console only",
+            ),
+            ("admin_emails = [\"not-an-email\"]", "not an email address"),
+            (
+                "environments = { \"x.test\" = \"production\" }",
+                "config line 1",
+            ),
+        ];
+        for (text, want) in cases {
+            let got = resolve(text).expect_err(text).0;
+            assert!(got.contains(want), "{text:?}: got {got:?}, want {want:?}");
+            assert!(!got.contains('\n'), "one line: {got:?}");
+        }
+    }
+
+    #[test]
+    fn env_vars_override_the_file() {
+        let vars = |k: &str| match k {
+            "ADMIN_EMAIL" => Some(" Alice@Raxx.Test ,bob@raxx.test".to_string()),
+            "CONSOLE_PUBLIC_URL" => Some("http://prod.localhost:9000".to_string()),
+            "DATABASE_URL" => Some("postgres://x/y".to_string()),
+            _ => None,
+        };
+        let cfg = Config::parse("public_url = \"http://staging.localhost\"", vars).unwrap();
+        assert_eq!(cfg.admin_emails, vec!["alice@raxx.test", "bob@raxx.test"]);
+        assert_eq!(cfg.database_url, "postgres://x/y");
+        let r = cfg.resolve().unwrap();
+        assert_eq!(r.env, Env::Prod);
+        assert_eq!(r.host_with_port, "prod.localhost:9000");
+        assert_eq!(r.cookie_name(), "raxx_console_prod");
+    }
+}

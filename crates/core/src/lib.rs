@@ -1,0 +1,13 @@
+//! The raxx-console domain. Pure: no axum, no sqlx, no clock reads except where a
+//! caller passes `now` in. Everything here is tested exhaustively and fast.
+
+pub mod audit;
+pub mod config;
+pub mod env;
+pub mod flags;
+pub mod gate;
+pub mod promotion;
+pub mod rbac;
+pub mod secret;
+
+pub use env::Env;

@@ -1,0 +1,237 @@
+//! Server-side sessions (SPEC §3): the cookie holds an opaque token, the table its
+//! SHA-256. A session is valid only on the console of its `selected_env`.
+
+use raxx_core::Env;
+use raxx_core::secret::{hash_token, new_token};
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::admins::Admin;
+use crate::{AuditTx, Result, Store, StoreError, now_ms};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    pub id: String,
+    pub admin_id: i64,
+    pub selected_env: String,
+    #[serde(skip)]
+    pub csrf_token: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub idle_ms: i64,
+    pub absolute_ms: i64,
+}
+
+impl SessionPolicy {
+    pub fn from_minutes_hours(idle_minutes: u32, absolute_hours: u32) -> Self {
+        SessionPolicy {
+            idle_ms: i64::from(idle_minutes) * 60_000,
+            absolute_ms: i64::from(absolute_hours) * 3_600_000,
+        }
+    }
+}
+
+/// Why a presented session is not usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionRejection {
+    Unknown,
+    Revoked,
+    Expired,
+    Idle,
+    OtherEnv,
+    Disabled,
+}
+
+fn session(row: &AnyRow) -> Result<Session> {
+    Ok(Session {
+        id: row.try_get("id")?,
+        admin_id: row.try_get("admin_id")?,
+        selected_env: row.try_get("selected_env")?,
+        csrf_token: row.try_get("csrf_token")?,
+        created_at: row.try_get("created_at")?,
+        last_seen_at: row.try_get("last_seen_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+        user_agent: row.try_get("user_agent")?,
+        ip: row.try_get("ip")?,
+    })
+}
+
+const COLS: &str = "s.id, s.admin_id, s.selected_env, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, s.user_agent, s.ip";
+
+impl Store {
+    /// Look a cookie token up; on success the session's `last_seen_at` moves forward.
+    pub async fn session_by_token(
+        &self,
+        token: &str,
+        policy: SessionPolicy,
+    ) -> Result<std::result::Result<(Session, Admin), SessionRejection>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLS}, a.email, a.display_name, a.disabled, a.created_at AS admin_created_at
+             FROM console_sessions s JOIN console_admins a ON a.id = s.admin_id WHERE s.token_hash = $1"
+        )))
+        .bind(hash_token(token))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Err(SessionRejection::Unknown));
+        };
+        let s = session(&row)?;
+        let admin = Admin {
+            id: s.admin_id,
+            email: row.try_get("email")?,
+            display_name: row.try_get("display_name")?,
+            disabled: row.try_get::<i64, _>("disabled")? != 0,
+            created_at: row.try_get("admin_created_at")?,
+        };
+        let now = now_ms();
+        let rejection = if s.selected_env != self.env.as_str() {
+            Some(SessionRejection::OtherEnv)
+        } else if s.revoked_at.is_some() {
+            Some(SessionRejection::Revoked)
+        } else if now >= s.expires_at {
+            Some(SessionRejection::Expired)
+        } else if now >= s.last_seen_at + policy.idle_ms {
+            Some(SessionRejection::Idle)
+        } else if admin.disabled {
+            Some(SessionRejection::Disabled)
+        } else {
+            None
+        };
+        if let Some(r) = rejection {
+            return Ok(Err(r));
+        }
+        // Touch at most every few seconds: an idle timeout does not need millisecond accuracy.
+        if now - s.last_seen_at > 5_000 {
+            sqlx::query("UPDATE console_sessions SET last_seen_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(&s.id)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(Ok((
+            Session {
+                last_seen_at: now,
+                ..s
+            },
+            admin,
+        )))
+    }
+
+    pub async fn session_by_id(&self, id: &str) -> Result<Option<Session>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLS} FROM console_sessions s WHERE s.id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(session).transpose()
+    }
+
+    /// Live sessions of this env (of one operator, or everyone's), newest first.
+    pub async fn live_sessions(&self, admin_id: Option<i64>) -> Result<Vec<(Session, String)>> {
+        let now = now_ms();
+        let sql = format!(
+            "SELECT {COLS}, a.email FROM console_sessions s JOIN console_admins a ON a.id = s.admin_id
+             WHERE s.revoked_at IS NULL AND s.expires_at > $1 AND s.selected_env = $2 {} ORDER BY s.created_at DESC LIMIT 500",
+            if admin_id.is_some() { "AND s.admin_id = $3" } else { "" }
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(self.env.as_str());
+        if let Some(id) = admin_id {
+            q = q.bind(id);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| Ok((session(r)?, r.try_get::<String, _>("email")?)))
+            .collect()
+    }
+}
+
+impl AuditTx {
+    /// A new session with a fresh token (every login gets a new one). Returns the
+    /// plaintext token for the cookie; only its hash is stored.
+    pub async fn create_session(
+        &mut self,
+        admin_id: i64,
+        env: Env,
+        policy: SessionPolicy,
+        user_agent: Option<&str>,
+        ip: Option<&str>,
+    ) -> Result<(String, Session)> {
+        let token = new_token("rxs_");
+        let now = now_ms();
+        let s = Session {
+            id: uuid::Uuid::new_v4().to_string(),
+            admin_id,
+            selected_env: env.as_str().to_string(),
+            csrf_token: new_token(""),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + policy.absolute_ms,
+            revoked_at: None,
+            user_agent: user_agent.map(|u| u.chars().take(300).collect()),
+            ip: ip.map(str::to_string),
+        };
+        sqlx::query(
+            "INSERT INTO console_sessions (id, token_hash, admin_id, selected_env, csrf_token, created_at, last_seen_at, expires_at, user_agent, ip)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&s.id)
+        .bind(hash_token(&token))
+        .bind(admin_id)
+        .bind(&s.selected_env)
+        .bind(&s.csrf_token)
+        .bind(now)
+        .bind(now)
+        .bind(s.expires_at)
+        .bind(&s.user_agent)
+        .bind(&s.ip)
+        .execute(self.conn())
+        .await?;
+        Ok((token, s))
+    }
+
+    pub async fn revoke_session(&mut self, id: &str) -> Result<()> {
+        let n = sqlx::query(
+            "UPDATE console_sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .execute(self.conn())
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("live session {id}")));
+        }
+        Ok(())
+    }
+
+    pub async fn revoke_sessions_of(&mut self, admin_id: i64) -> Result<u64> {
+        Ok(sqlx::query("UPDATE console_sessions SET revoked_at = $1 WHERE admin_id = $2 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(admin_id)
+            .execute(self.conn())
+            .await?
+            .rows_affected())
+    }
+
+    /// Delete sessions that ended more than a day ago (the `session-purge` job).
+    pub async fn purge_sessions_before(&mut self, cutoff: i64) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM console_sessions WHERE expires_at < $1 OR (revoked_at IS NOT NULL AND revoked_at < $1)")
+            .bind(cutoff)
+            .execute(self.conn())
+            .await?
+            .rows_affected())
+    }
+}

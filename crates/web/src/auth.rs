@@ -1,0 +1,501 @@
+//! Sign-in: passkey ceremonies (WebAuthn via webauthn-rs, user verification required,
+//! ceremony state server-side with a TTL), bootstrap enrolment, invites, the
+//! break-glass login link, sign-out.
+
+use askama::Template;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use raxx_core::audit::{AuditEvent, Outcome};
+use raxx_core::config::{normalise_email, plausible_email};
+use raxx_core::secret::{constant_time_eq, hash_token};
+use serde::Deserialize;
+use serde_json::json;
+use webauthn_rs::prelude::{
+    Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential, Uuid, WebauthnError,
+};
+
+use crate::error::{AppError, AppResult};
+use crate::gate::Ctx;
+use crate::pages::Layout;
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    layout: Layout,
+    bootstrap_open: bool,
+}
+
+/// Is some `ADMIN_EMAIL` address still without a passkey?
+pub async fn bootstrap_pending(state: &AppState) -> AppResult<bool> {
+    for email in &state.cfg.config.admin_emails {
+        match state.store.admin_by_email(email).await? {
+            None => return Ok(true),
+            Some(a) if state.store.passkeys_of(a.id).await?.is_empty() => return Ok(true),
+            Some(_) => {}
+        }
+    }
+    Ok(false)
+}
+
+pub async fn login_page(State(state): State<AppState>) -> AppResult<Response> {
+    let page = LoginPage {
+        layout: Layout::new(&state, None, "Sign in", ""),
+        bootstrap_open: bootstrap_pending(&state).await? && state.enrol_code_hash().await.is_some(),
+    };
+    Ok(askama_html(&page))
+}
+
+fn askama_html(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(h) => axum::response::Html(h).into_response(),
+        Err(e) => AppError::Internal(format!("template: {e}")).into_response(),
+    }
+}
+
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The session cookie: HttpOnly, SameSite=Strict, Path=/, Secure on https.
+pub fn session_cookie(state: &AppState, token: &str) -> HeaderValue {
+    let secure = if state.cfg.https { "; Secure" } else { "" };
+    let max_age = state.policy.absolute_ms / 1000;
+    HeaderValue::from_str(&format!(
+        "{}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}",
+        state.cfg.cookie_name()
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn clear_cookie(state: &AppState) -> HeaderValue {
+    let secure = if state.cfg.https { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}",
+        state.cfg.cookie_name()
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn display_name_ok(name: &str) -> AppResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            "display name must be 1 to 80 printable characters",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+#[derive(Deserialize)]
+pub struct RegisterStart {
+    email: Option<String>,
+    display_name: String,
+    enrol_code: Option<String>,
+    invite_token: Option<String>,
+}
+
+/// Start a passkey registration: a bootstrap admin with the enrolment code, or an
+/// invitee with their invite link's token.
+pub async fn register_start(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<RegisterStart>,
+) -> AppResult<Response> {
+    let display_name = display_name_ok(&body.display_name)?;
+    let ip = ctx.ip.clone();
+    let (email, context) = if let Some(token) =
+        body.invite_token.as_deref().filter(|t| !t.is_empty())
+    {
+        let invite = state.store.invite_by_token(token).await?.ok_or_else(|| {
+            AppError::invalid("this invite link is not valid any more (used, revoked or expired)")
+        })?;
+        (
+            invite.email.clone(),
+            json!({"mode": "invite", "invite_hash": hash_token(token), "group": invite.group_name}),
+        )
+    } else {
+        let email = normalise_email(body.email.as_deref().unwrap_or_default());
+        if !plausible_email(&email) {
+            return Err(AppError::invalid(
+                "enter the email address listed in ADMIN_EMAIL",
+            ));
+        }
+        let code_ok = match (state.enrol_code_hash().await, body.enrol_code.as_deref()) {
+            (Some(want), Some(code)) => constant_time_eq(&hash_token(code.trim()), &want),
+            _ => false,
+        };
+        let listed = state.cfg.config.admin_emails.contains(&email);
+        let existing = state.store.admin_by_email(&email).await?;
+        let has_passkey = match &existing {
+            Some(a) => !state.store.passkeys_of(a.id).await?.is_empty(),
+            None => false,
+        };
+        if !listed || has_passkey || !code_ok {
+            let reason = if !listed {
+                "email not in ADMIN_EMAIL"
+            } else if has_passkey {
+                "already enrolled"
+            } else {
+                "wrong enrolment code"
+            };
+            let mut ev = AuditEvent::new("anonymous", "auth.register", Outcome::Denied)
+                .reason(reason)
+                .with("email", email.clone());
+            ev.ip = ip;
+            state.store.audit(ev).await?;
+            // One message for every case, so the form does not reveal which addresses are listed.
+            return Err(AppError::Denied(raxx_core::gate::Denial::Forbidden {
+                message: "bootstrap enrolment refused: check the email and the enrolment code (an address that already has a passkey signs in instead)".into(),
+                needed: None,
+            }));
+        }
+        (email, json!({"mode": "bootstrap"}))
+    };
+    let user_id = Uuid::new_v4();
+    let (challenge, reg) = state
+        .webauthn
+        .start_passkey_registration(user_id, &email, &display_name, None)
+        .map_err(|e| AppError::Internal(format!("passkey registration could not start: {e}")))?;
+    let mut context = context;
+    context["display_name"] = json!(display_name);
+    let state_json = serde_json::to_string(&reg).map_err(|e| AppError::Internal(e.to_string()))?;
+    let ceremony = state
+        .store
+        .put_ceremony("register", Some(&email), &state_json, &context)
+        .await?;
+    Ok(Json(json!({ "ceremony": ceremony, "challenge": challenge })).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RegisterFinish {
+    ceremony: String,
+    credential: RegisterPublicKeyCredential,
+}
+
+pub async fn register_finish(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Json(body): Json<RegisterFinish>,
+) -> AppResult<Response> {
+    let ip = ctx.ip.clone();
+    let c = state
+        .store
+        .take_ceremony(&body.ceremony, "register")
+        .await?
+        .ok_or_else(|| {
+            AppError::invalid("this registration expired or was already used; start again")
+        })?;
+    let email = c.email.clone().unwrap_or_default();
+    let reg: PasskeyRegistration =
+        serde_json::from_str(&c.state).map_err(|e| AppError::Internal(e.to_string()))?;
+    let passkey = match state
+        .webauthn
+        .finish_passkey_registration(&body.credential, &reg)
+    {
+        Ok(p) => p,
+        Err(e) => {
+            let mut ev = AuditEvent::new("anonymous", "auth.register", Outcome::Denied)
+                .reason(format!("passkey verification failed: {e}"))
+                .with("email", email.clone());
+            ev.ip = ip;
+            state.store.audit(ev).await?;
+            return Err(AppError::invalid(format!(
+                "the passkey could not be verified: {e}"
+            )));
+        }
+    };
+    let display_name = c.context["display_name"]
+        .as_str()
+        .unwrap_or(&email)
+        .to_string();
+    let mode = c.context["mode"].as_str().unwrap_or_default().to_string();
+    let mut tx = state.store.begin().await?;
+    let (group, source) = if mode == "invite" {
+        let hash = c.context["invite_hash"].as_str().unwrap_or_default();
+        let invite = tx
+            .accept_invite(hash)
+            .await?
+            .ok_or_else(|| AppError::invalid("this invite was revoked or used meanwhile"))?;
+        (invite.group_name, "invite")
+    } else {
+        (state.env().admin_group().to_string(), "bootstrap")
+    };
+    let admin = match state.store.admin_by_email(&email).await? {
+        Some(a) if a.disabled => return Err(AppError::invalid("this operator is disabled")),
+        Some(a) => a,
+        None => tx.create_admin(&email, &display_name).await?,
+    };
+    let cred_id = passkey_id(&passkey);
+    let passkey_json =
+        serde_json::to_string(&passkey).map_err(|e| AppError::Internal(e.to_string()))?;
+    tx.add_passkey(admin.id, &cred_id, "passkey", &passkey_json)
+        .await?;
+    tx.add_member(&group, &email, source).await?;
+    let (token, session) = tx
+        .create_session(
+            admin.id,
+            state.env(),
+            state.policy,
+            user_agent(&headers).as_deref(),
+            ip.as_deref(),
+        )
+        .await?;
+    let mut ev = AuditEvent::new(admin.id.to_string(), "auth.register", Outcome::Allowed)
+        .target("operator", admin.id.to_string())
+        .with("email", email)
+        .with("group", group)
+        .with("mode", mode);
+    ev.session_id = Some(session.id);
+    ev.ip = ip;
+    tx.record(ev).await?;
+    tx.commit().await?;
+    let mut resp = Json(json!({"redirect": "/"})).into_response();
+    resp.headers_mut()
+        .append(header::SET_COOKIE, session_cookie(&state, &token));
+    Ok(resp)
+}
+
+fn passkey_id(p: &Passkey) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(p.cred_id().as_slice())
+}
+
+#[derive(Deserialize)]
+pub struct LoginStart {
+    email: String,
+}
+
+pub async fn login_start(
+    State(state): State<AppState>,
+    Json(body): Json<LoginStart>,
+) -> AppResult<Response> {
+    let email = normalise_email(&body.email);
+    let refused = || AppError::invalid("no passkey is registered for this email on this console");
+    let admin = state
+        .store
+        .admin_by_email(&email)
+        .await?
+        .filter(|a| !a.disabled)
+        .ok_or_else(refused)?;
+    let stored = state.store.passkeys_of(admin.id).await?;
+    let passkeys: Vec<Passkey> = stored
+        .iter()
+        .filter_map(|p| serde_json::from_str(&p.passkey).ok())
+        .collect();
+    if passkeys.is_empty() {
+        return Err(refused());
+    }
+    let (challenge, auth) = state
+        .webauthn
+        .start_passkey_authentication(&passkeys)
+        .map_err(|e| AppError::Internal(format!("sign-in could not start: {e}")))?;
+    let state_json = serde_json::to_string(&auth).map_err(|e| AppError::Internal(e.to_string()))?;
+    let ceremony = state
+        .store
+        .put_ceremony("login", Some(&email), &state_json, &json!({}))
+        .await?;
+    Ok(Json(json!({ "ceremony": ceremony, "challenge": challenge })).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct LoginFinish {
+    ceremony: String,
+    credential: PublicKeyCredential,
+}
+
+pub async fn login_finish(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Json(body): Json<LoginFinish>,
+) -> AppResult<Response> {
+    let ip = ctx.ip.clone();
+    let c = state
+        .store
+        .take_ceremony(&body.ceremony, "login")
+        .await?
+        .ok_or_else(|| {
+            AppError::invalid("this sign-in expired or was already used; start again")
+        })?;
+    let email = c.email.clone().unwrap_or_default();
+    let admin = state
+        .store
+        .admin_by_email(&email)
+        .await?
+        .filter(|a| !a.disabled)
+        .ok_or_else(|| AppError::invalid("this operator cannot sign in"))?;
+    let auth: PasskeyAuthentication =
+        serde_json::from_str(&c.state).map_err(|e| AppError::Internal(e.to_string()))?;
+    let result = match state
+        .webauthn
+        .finish_passkey_authentication(&body.credential, &auth)
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let regression = matches!(e, WebauthnError::CredentialPossibleCompromise);
+            let mut ev = AuditEvent::new(admin.id.to_string(), "auth.login", Outcome::Denied)
+                .reason(if regression {
+                    "signature counter went backwards: possible cloned authenticator".to_string()
+                } else {
+                    format!("passkey assertion failed: {e}")
+                })
+                .with("email", email.clone())
+                .with("counter_regression", regression);
+            ev.ip = ip;
+            state.store.audit(ev).await?;
+            return Err(AppError::Denied(raxx_core::gate::Denial::Unauthenticated {
+                message: if regression {
+                    "this passkey's signature counter went backwards; sign-in refused and recorded"
+                        .into()
+                } else {
+                    format!("the passkey could not be verified: {e}")
+                },
+            }));
+        }
+    };
+    use base64::Engine;
+    let cred_id =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(result.cred_id().as_slice());
+    let stored = state.store.passkeys_of(admin.id).await?;
+    let Some(row) = stored.iter().find(|p| p.cred_id == cred_id) else {
+        return Err(AppError::invalid("unknown passkey"));
+    };
+    let mut tx = state.store.begin().await?;
+    if let Ok(mut pk) = serde_json::from_str::<Passkey>(&row.passkey) {
+        pk.update_credential(&result);
+        let json = serde_json::to_string(&pk).map_err(|e| AppError::Internal(e.to_string()))?;
+        tx.update_passkey(&cred_id, &json, i64::from(result.counter()))
+            .await?;
+    }
+    let (token, session) = tx
+        .create_session(
+            admin.id,
+            state.env(),
+            state.policy,
+            user_agent(&headers).as_deref(),
+            ip.as_deref(),
+        )
+        .await?;
+    let mut ev = AuditEvent::new(admin.id.to_string(), "auth.login", Outcome::Allowed)
+        .target("operator", admin.id.to_string())
+        .with("method", "passkey");
+    ev.session_id = Some(session.id);
+    ev.ip = ip;
+    tx.record(ev).await?;
+    tx.commit().await?;
+    let mut resp = Json(json!({"redirect": "/"})).into_response();
+    resp.headers_mut()
+        .append(header::SET_COOKIE, session_cookie(&state, &token));
+    Ok(resp)
+}
+
+/// The break-glass link: a GET that signs in once, then redirects to the dashboard.
+pub async fn login_link(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> AppResult<Response> {
+    let ip = ctx.ip.clone();
+    let mut tx = state.store.begin().await?;
+    let Some(email) = tx.consume_login_link(&token).await? else {
+        tx.rollback().await?;
+        let mut ev = AuditEvent::new("anonymous", "auth.login_link", Outcome::Denied)
+            .reason("unknown, used or expired login link");
+        ev.ip = ip;
+        state.store.audit(ev).await?;
+        return Err(AppError::Denied(raxx_core::gate::Denial::Unauthenticated {
+            message: "this login link is not valid: it was used already, expired (links last 10 minutes) or never existed".into(),
+        }));
+    };
+    let admin = match state.store.admin_by_email(&email).await? {
+        Some(a) if a.disabled => {
+            tx.rollback().await?;
+            return Err(AppError::invalid("this operator is disabled"));
+        }
+        Some(a) => a,
+        None if state.cfg.config.admin_emails.contains(&email) => {
+            let a = tx
+                .create_admin(&email, email.split('@').next().unwrap_or(&email))
+                .await?;
+            tx.add_member(state.env().admin_group(), &email, "bootstrap")
+                .await?;
+            a
+        }
+        None => {
+            tx.rollback().await?;
+            return Err(AppError::invalid(
+                "this login link names an unknown operator",
+            ));
+        }
+    };
+    let (cookie_token, session) = tx
+        .create_session(
+            admin.id,
+            state.env(),
+            state.policy,
+            user_agent(&headers).as_deref(),
+            ip.as_deref(),
+        )
+        .await?;
+    let mut ev = AuditEvent::new(admin.id.to_string(), "auth.login_link", Outcome::Allowed)
+        .target("operator", admin.id.to_string())
+        .with("email", email);
+    ev.session_id = Some(session.id);
+    ev.ip = ip;
+    tx.record(ev).await?;
+    tx.commit().await?;
+    let mut resp = Redirect::to("/").into_response();
+    resp.headers_mut()
+        .append(header::SET_COOKIE, session_cookie(&state, &cookie_token));
+    Ok(resp)
+}
+
+#[derive(Template)]
+#[template(path = "invite.html")]
+struct InvitePage {
+    layout: Layout,
+    email: String,
+    group: String,
+    token: String,
+}
+
+pub async fn invite_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> AppResult<Response> {
+    let invite = state.store.invite_by_token(&token).await?.ok_or_else(|| {
+        AppError::NotFound("this invite (it may have been used, revoked or expired)".into())
+    })?;
+    Ok(askama_html(&InvitePage {
+        layout: Layout::new(&state, None, "Accept invite", ""),
+        email: invite.email,
+        group: invite.group_name,
+        token,
+    }))
+}
+
+pub async fn logout(State(state): State<AppState>, ctx: Ctx) -> AppResult<Response> {
+    if let Some(s) = &ctx.session {
+        let mut tx = state.store.begin().await?;
+        tx.revoke_session(&s.id).await?;
+        tx.record(
+            ctx.event("auth.logout", Outcome::Allowed)
+                .target("session", s.id.clone()),
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    let mut resp = Redirect::to("/login").into_response();
+    resp.headers_mut()
+        .append(header::SET_COOKIE, clear_cookie(&state));
+    Ok(resp)
+}

@@ -1,0 +1,20 @@
+//! The HTTP layer of raxx-console. It only translates: requests become gate inputs and
+//! store calls; domain and store errors become status codes or pages.
+//!
+//! - [`manifest`]: every route, declared once; the router is built from it.
+//! - [`gate`]: the middleware that runs the write gate for every route.
+//! - [`pages`], [`api`], [`auth`]: handlers.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod gate;
+pub mod manifest;
+pub mod ops;
+pub mod pages;
+pub mod server;
+pub mod state;
+
+pub use manifest::{Route, route_manifest};
+pub use server::{build_router, serve};
+pub use state::AppState;

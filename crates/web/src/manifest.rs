@@ -1,0 +1,250 @@
+//! The route manifest: every route the console serves, declared once with its method,
+//! path, class and access. [`crate::server::build_router`] mounts exactly these and
+//! wraps each in the gate, so a route that is not here cannot be reached.
+
+use std::sync::LazyLock;
+
+use axum::http::Method;
+use axum::routing::{MethodFilter, MethodRouter, on};
+use raxx_core::Env;
+use raxx_core::gate::{Access, Class, KeyKind, required_role, route_exists_in};
+use raxx_core::rbac::{Level, Resource};
+
+use crate::state::AppState;
+use crate::{api, auth, pages};
+
+/// How a route answers errors: JSON `{"error","message"}` or an HTML page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Page,
+    Json,
+}
+
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub class: Class,
+    pub access: Access,
+    /// A write that exists on one env only (applying staging flags).
+    pub only_env: Option<Env>,
+    /// The audit action name for this route's writes and denials.
+    pub action: &'static str,
+    pub make: fn(MethodFilter) -> MethodRouter<AppState>,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+impl Route {
+    pub fn surface(&self) -> Surface {
+        if self.path.starts_with("/api/")
+            || self.path.starts_with("/ofrep/")
+            || self.path.starts_with("/auth/") && self.method == Method::POST
+        {
+            Surface::Json
+        } else {
+            Surface::Page
+        }
+    }
+
+    /// The permission this route needs on a console of `env`, as `routes` prints it.
+    pub fn permission(&self, env: Env) -> String {
+        if !route_exists_in(self.class, self.only_env, env) {
+            return "refused (env_mismatch)".into();
+        }
+        let key = |k: KeyKind| format!("{} key of the app", k.as_str());
+        match self.access {
+            Access::Public => "public".into(),
+            Access::SignedIn => "signed in".into(),
+            Access::Key(k) => key(k),
+            Access::RoleOrKey(_, k) => format!(
+                "{} or {}",
+                required_role(self.class, self.access, env)
+                    .map(|r| r.to_string())
+                    .unwrap_or_default(),
+                key(k)
+            ),
+            Access::OwnOrRole(_) => format!(
+                "own, or {}",
+                required_role(self.class, self.access, env)
+                    .map(|r| r.to_string())
+                    .unwrap_or_default()
+            ),
+            Access::Role(_) | Access::RoleAt(..) => required_role(self.class, self.access, env)
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn resource(&self) -> Option<Resource> {
+        match self.access {
+            Access::Role(r)
+            | Access::RoleAt(r, _)
+            | Access::OwnOrRole(r)
+            | Access::RoleOrKey(r, _) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! route {
+    ($method:ident $path:literal, $class:ident, $access:expr, $action:literal, $handler:path) => {
+        route!($method $path, $class, $access, None, $action, $handler)
+    };
+    ($method:ident $path:literal, $class:ident, $access:expr, $only:expr, $action:literal, $handler:path) => {
+        Route {
+            method: Method::$method,
+            path: $path,
+            class: Class::$class,
+            access: $access,
+            only_env: $only,
+            action: $action,
+            make: |filter| on(filter, $handler),
+        }
+    };
+}
+
+use Access::*;
+
+static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
+    vec![
+        // Health and assets.
+        route!(GET "/healthz", Read, Public, "health", api::healthz),
+        route!(GET "/readyz", Read, Public, "health", api::readyz),
+        route!(GET "/metrics", Read, Public, "metrics", api::metrics),
+        route!(GET "/static/{file}", Read, Public, "asset", pages::asset),
+        // Sign-in: public by nature; cross-origin posts are still refused.
+        route!(GET "/login", Read, Public, "auth.page", auth::login_page),
+        route!(POST "/auth/login/start", Write, Public, "auth.login", auth::login_start),
+        route!(POST "/auth/login/finish", Write, Public, "auth.login", auth::login_finish),
+        route!(POST "/auth/register/start", Write, Public, "auth.register", auth::register_start),
+        route!(POST "/auth/register/finish", Write, Public, "auth.register", auth::register_finish),
+        // A GET that signs in (SPEC §3 break-glass link); single use, 10 minutes.
+        route!(GET "/auth/link/{token}", Write, Public, "auth.login_link", auth::login_link),
+        route!(GET "/invite/{token}", Read, Public, "invite.page", auth::invite_page),
+        route!(POST "/logout", Write, SignedIn, "auth.logout", auth::logout),
+        // Pages.
+        route!(GET "/", Read, SignedIn, "dashboard.view", pages::dashboard),
+        route!(GET "/sessions", Read, SignedIn, "session.list", pages::sessions),
+        route!(POST "/sessions/{id}/revoke", Write, OwnOrRole(Resource::Session), "session.revoke", pages::revoke_session),
+        route!(GET "/operators", Read, SignedIn, "operator.list", pages::operators),
+        route!(POST "/operators/{id}/disable", Write, Role(Resource::Session), "operator.disable", pages::disable_operator),
+        route!(POST "/operators/{id}/enable", Write, Role(Resource::Session), "operator.enable", pages::enable_operator),
+        route!(GET "/audit", Read, RoleAt(Resource::Audit, Level::User), "audit.view", pages::audit),
+        route!(GET "/audit/export", Read, RoleAt(Resource::Audit, Level::User), "audit.export", pages::audit_export),
+        route!(GET "/invites", Read, Role(Resource::Invite), "invite.list", pages::invites),
+        route!(POST "/invites", Write, Role(Resource::Invite), "invite.create", pages::create_invite),
+        route!(POST "/invites/{id}/revoke", Write, Role(Resource::Invite), "invite.revoke", pages::revoke_invite),
+        // JSON API.
+        route!(GET "/api/v1/openapi.json", Read, Public, "api.openapi", api::openapi),
+        route!(GET "/api/v1/me", Read, SignedIn, "api.me", api::me),
+        route!(GET "/api/v1/apps", Read, SignedIn, "app.list", api::apps),
+        route!(GET "/api/v1/audit", Read, RoleAt(Resource::Audit, Level::User), "audit.view", api::audit),
+        route!(GET "/api/v1/sessions", Read, SignedIn, "session.list", api::sessions),
+        route!(DELETE "/api/v1/sessions/{id}", Write, OwnOrRole(Resource::Session), "session.revoke", api::revoke_session),
+        route!(GET "/api/v1/invites", Read, Role(Resource::Invite), "invite.list", api::invites),
+        route!(POST "/api/v1/invites", Write, Role(Resource::Invite), "invite.create", api::create_invite),
+        route!(POST "/api/v1/invites/{id}/revoke", Write, Role(Resource::Invite), "invite.revoke", api::revoke_invite),
+        route!(POST "/api/v1/operators/{id}/disable", Write, Role(Resource::Session), "operator.disable", api::disable_operator),
+    ]
+});
+
+/// Every route, in declaration order.
+pub fn route_manifest() -> &'static [Route] {
+    &ROUTES
+}
+
+/// The manifest as the table `raxx-console routes` prints.
+pub fn manifest_table() -> String {
+    let rows: Vec<[String; 6]> = route_manifest()
+        .iter()
+        .map(|r| {
+            [
+                r.method.to_string(),
+                r.path.to_string(),
+                r.class.as_str().to_string(),
+                r.resource()
+                    .map(|x| x.as_str().to_string())
+                    .unwrap_or_else(|| "-".into()),
+                r.permission(Env::Staging),
+                r.permission(Env::Prod),
+            ]
+        })
+        .collect();
+    let header = [
+        "METHOD",
+        "PATH",
+        "CLASS",
+        "RESOURCE",
+        "ON STAGING",
+        "ON PROD",
+    ]
+    .map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: &[String; 6]| {
+        cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = line(&header);
+    out.push('\n');
+    for row in &rows {
+        out.push_str(&line(row));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_declared_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in route_manifest() {
+            assert!(
+                seen.insert((r.method.to_string(), r.path)),
+                "{r:?} declared twice"
+            );
+        }
+    }
+
+    #[test]
+    fn prod_writes_are_refused_on_staging_in_the_table() {
+        for r in route_manifest()
+            .iter()
+            .filter(|r| r.class == Class::ProdWrite)
+        {
+            assert_eq!(r.permission(Env::Staging), "refused (env_mismatch)");
+        }
+        let table = manifest_table();
+        assert!(table.starts_with("METHOD"));
+        assert_eq!(table.lines().count(), route_manifest().len() + 1);
+    }
+
+    #[test]
+    fn writes_use_methods_that_are_not_safe() {
+        for r in route_manifest() {
+            if r.class.is_write() && r.access != Access::Public {
+                assert_ne!(r.method, Method::GET, "{r:?} is a write on GET");
+            }
+            if r.class == Class::Read {
+                assert_eq!(r.method, Method::GET, "{r:?} is a read on {}", r.method);
+            }
+        }
+    }
+}

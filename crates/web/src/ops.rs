@@ -1,0 +1,260 @@
+//! The actions behind both the pages and the JSON API: one implementation each, every
+//! one a single audited transaction.
+
+use raxx_core::audit::Outcome;
+use raxx_core::config::{normalise_email, plausible_email};
+use raxx_core::gate::Denial;
+use raxx_core::rbac::{EnvScope, Level, Resource};
+use raxx_store::audit::AuditQuery;
+
+use crate::error::{AppError, AppResult};
+use crate::gate::Ctx;
+use crate::state::AppState;
+
+/// End a session: your own always; anyone's with `console-session-admin` (on prod; on
+/// staging the level the env requires).
+pub async fn revoke_session(state: &AppState, ctx: &Ctx, id: &str) -> AppResult<()> {
+    let target = state
+        .store
+        .session_by_id(id)
+        .await?
+        .filter(|s| s.selected_env == state.env().as_str())
+        .ok_or_else(|| AppError::NotFound(format!("session {id}")))?;
+    let own = Some(target.admin_id) == ctx.admin_id();
+    if !own && !ctx.can_write(Resource::Session) {
+        return deny(state, ctx, forbidden_for(ctx, Resource::Session)).await;
+    }
+    let mut tx = state.store.begin().await?;
+    tx.revoke_session(id).await?;
+    tx.record(
+        ctx.event("session.revoke", Outcome::Allowed)
+            .target("session", id)
+            .with("owner", target.admin_id)
+            .with("own", own),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn forbidden_for(ctx: &Ctx, resource: Resource) -> Denial {
+    let role = raxx_core::rbac::Role::new(resource, raxx_core::gate::write_level(ctx.env));
+    Denial::Forbidden {
+        message: format!("this needs the role {role} on the {} console", ctx.env),
+        needed: Some(role.to_string()),
+    }
+}
+
+async fn deny<T>(state: &AppState, ctx: &Ctx, denial: Denial) -> AppResult<T> {
+    state
+        .store
+        .audit(
+            ctx.event(ctx.route_action, Outcome::Denied)
+                .reason(denial.message())
+                .with("code", denial.code()),
+        )
+        .await?;
+    Err(AppError::Denied(denial))
+}
+
+/// Groups an invite may name on this console: groups with at least one grant usable
+/// here (a staging console never invites into a prod-only group).
+pub async fn invitable_groups(state: &AppState) -> AppResult<Vec<String>> {
+    let env = state.env();
+    Ok(state
+        .store
+        .groups()
+        .await?
+        .into_iter()
+        .filter(|g| {
+            g.grants
+                .iter()
+                .any(|(_, scope)| scope.parse::<EnvScope>().is_ok_and(|s| s.covers(env)))
+        })
+        .map(|g| g.name)
+        .collect())
+}
+
+pub async fn create_invite(
+    state: &AppState,
+    ctx: &Ctx,
+    email: &str,
+    group: &str,
+) -> AppResult<(String, i64)> {
+    let email = normalise_email(email);
+    if !plausible_email(&email) {
+        return Err(AppError::invalid(format!(
+            "`{email}` is not an email address"
+        )));
+    }
+    if !invitable_groups(state).await?.iter().any(|g| g == group) {
+        return Err(AppError::invalid(format!(
+            "`{group}` is not a group of the {} console; choose one of the listed groups",
+            state.env()
+        )));
+    }
+    let by = ctx
+        .admin_id()
+        .ok_or_else(|| AppError::Internal("invites need an operator".into()))?;
+    let mut tx = state.store.begin().await?;
+    let (token, id) = tx.create_invite(&email, group, by).await?;
+    tx.record(
+        ctx.event("invite.create", Outcome::Allowed)
+            .target("invite", id.to_string())
+            .with("email", email.clone())
+            .with("group", group),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((state.cfg.url(&format!("/invite/{token}")), id))
+}
+
+pub async fn revoke_invite(state: &AppState, ctx: &Ctx, id: i64) -> AppResult<()> {
+    let mut tx = state.store.begin().await?;
+    let invite = tx.revoke_invite(id).await?;
+    tx.record(
+        ctx.event("invite.revoke", Outcome::Allowed)
+            .target("invite", id.to_string())
+            .with("email", invite.email),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn set_operator_disabled(
+    state: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    disabled: bool,
+) -> AppResult<u64> {
+    if ctx.admin_id() == Some(id) {
+        return Err(AppError::invalid("you cannot disable or enable yourself"));
+    }
+    let target = state
+        .store
+        .admin_by_id(id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("operator {id}")))?;
+    let mut tx = state.store.begin().await?;
+    let ended = tx.set_admin_disabled(id, disabled).await?;
+    tx.record(
+        ctx.event(
+            if disabled {
+                "operator.disable"
+            } else {
+                "operator.enable"
+            },
+            Outcome::Allowed,
+        )
+        .target("operator", id.to_string())
+        .with("email", target.email)
+        .with("sessions_ended", ended as i64),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ended)
+}
+
+/// A page of the audit log; reading it is itself audited.
+pub async fn audit_read(
+    state: &AppState,
+    ctx: &Ctx,
+    q: &AuditQuery,
+    action: &str,
+) -> AppResult<Vec<raxx_core::audit::AuditEntry>> {
+    if !ctx.has(Resource::Audit, Level::User) {
+        return deny(state, ctx, forbidden_for(ctx, Resource::Audit)).await;
+    }
+    let rows = state.store.audit_page(q).await?;
+    state
+        .store
+        .audit(
+            ctx.event(action, Outcome::Allowed)
+                .with("filters", serde_json::json!({
+                    "actor": q.actor, "action": q.action, "outcome": q.outcome.map(|o| o.as_str()),
+                    "target": q.target, "since": q.since, "until": q.until, "before": q.before,
+                }))
+                .with("rows", rows.len() as i64),
+        )
+        .await?;
+    Ok(rows)
+}
+
+/// Parse the audit filters shared by the page, the API and the export.
+pub fn audit_query(
+    p: &std::collections::HashMap<String, String>,
+    limit: u32,
+) -> AppResult<AuditQuery> {
+    let text = |k: &str| {
+        p.get(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let time = |k: &str| -> AppResult<Option<i64>> {
+        match text(k) {
+            None => Ok(None),
+            Some(v) => parse_time(&v).map(Some).ok_or_else(|| {
+                AppError::invalid(format!("`{k}` must be a time like 2026-11-21T09:30 (UTC) or unix milliseconds, not `{v}`"))
+            }),
+        }
+    };
+    let outcome = match text("outcome") {
+        None => None,
+        Some(o) => Some(raxx_core::audit::Outcome::parse(&o).ok_or_else(|| {
+            AppError::invalid(format!(
+                "`outcome` must be allowed, denied or error, not `{o}`"
+            ))
+        })?),
+    };
+    let before = match text("before").or_else(|| text("after")) {
+        None => None,
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| AppError::invalid(format!("the cursor `{c}` is not valid")))?,
+        ),
+    };
+    for k in ["actor", "action", "target"] {
+        if text(k).is_some_and(|v| v.len() > 200) {
+            return Err(AppError::invalid(format!(
+                "`{k}` is longer than 200 characters"
+            )));
+        }
+    }
+    Ok(AuditQuery {
+        actor: text("actor"),
+        action: text("action"),
+        outcome,
+        target: text("target"),
+        since: time("since")?,
+        until: time("until")?,
+        before,
+        limit,
+    })
+}
+
+fn parse_time(v: &str) -> Option<i64> {
+    if let Ok(ms) = v.parse::<i64>() {
+        return Some(ms);
+    }
+    for fmt in ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, fmt) {
+            return Some(t.and_utc().timestamp_millis());
+        }
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        return d
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis());
+    }
+    chrono::DateTime::parse_from_rfc3339(v)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// `2026-11-21 09:30:12` (UTC) for tables.
+pub fn fmt_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}

@@ -1,0 +1,563 @@
+//! Server-rendered pages. Every page carries the env pill; every form carries `_csrf`
+//! and `_target_env`; a control for an action this operator cannot take on this
+//! console is absent from the HTML, not hidden.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use raxx_core::Env;
+use raxx_core::rbac::{Level, Resource};
+use raxx_store::admins::Admin;
+use serde::Deserialize;
+
+use crate::error::{AppError, AppResult, ErrorInfo};
+use crate::gate::Ctx;
+use crate::ops::{self, fmt_time};
+use crate::state::AppState;
+
+/// What the layout needs on every page.
+pub struct Layout {
+    pub env: Env,
+    pub origin: String,
+    pub title: String,
+    pub nav: &'static str,
+    pub operator: Option<Admin>,
+    pub csrf: String,
+    pub flash: Option<String>,
+    pub audit: bool,
+    pub invites: bool,
+}
+
+impl Layout {
+    pub fn new(
+        state: &AppState,
+        ctx: Option<&Ctx>,
+        title: impl Into<String>,
+        nav: &'static str,
+    ) -> Self {
+        Layout {
+            env: state.env(),
+            origin: state.cfg.origin.clone(),
+            title: title.into(),
+            nav,
+            operator: ctx.and_then(|c| c.admin.clone()),
+            csrf: ctx.map(|c| c.csrf().to_string()).unwrap_or_default(),
+            flash: ctx.and_then(|c| c.flash.clone()),
+            audit: ctx.is_some_and(|c| c.has(Resource::Audit, Level::User)),
+            invites: ctx.is_some_and(|c| c.has(Resource::Invite, Level::Reader)),
+        }
+    }
+
+    /// (label, href) of the main navigation, only what this operator can open.
+    pub fn nav_items(&self) -> Vec<(&'static str, &'static str)> {
+        let mut items = vec![("Dashboard", "/")];
+        if self.audit {
+            items.push(("Audit log", "/audit"));
+        }
+        items.push(("Sessions", "/sessions"));
+        items.push(("Operators", "/operators"));
+        if self.invites {
+            items.push(("Invites", "/invites"));
+        }
+        items
+    }
+}
+
+fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    heading: String,
+    message: String,
+    code: String,
+    status: u16,
+}
+
+/// The HTML face of an error: same words as the JSON, inside the layout.
+pub fn error_page(state: &AppState, ctx: Option<&Ctx>, info: ErrorInfo) -> Response {
+    let heading = match info.code.as_str() {
+        "env_mismatch" => "Wrong environment",
+        "forbidden" => "You do not have the role for this",
+        "csrf" => "This form has expired",
+        "unauthenticated" => "Please sign in",
+        "not_found" => "Not found",
+        "invalid" => "Please check what you entered",
+        "unavailable" => "The console cannot reach its database",
+        _ => "Something went wrong",
+    };
+    let page = ErrorPage {
+        layout: Layout::new(state, ctx, heading, ""),
+        heading: heading.to_string(),
+        message: info.message,
+        code: info.code,
+        status: info.status.as_u16(),
+    };
+    let mut resp = render(&page);
+    *resp.status_mut() = info.status;
+    resp
+}
+
+/// Redirect after an action, carrying a one-shot message.
+pub fn redirect_with_flash(to: &str, message: &str) -> Response {
+    let mut resp = Redirect::to(to).into_response();
+    let encoded: String = url::form_urlencoded::byte_serialize(message.as_bytes()).collect();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "raxx_flash={encoded}; Path=/; HttpOnly; SameSite=Strict; Max-Age=60"
+    )) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+pub fn decode_flash(raw: &str) -> Option<String> {
+    let decoded: String = url::form_urlencoded::parse(format!("m={raw}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())?;
+    (!decoded.is_empty()).then(|| decoded.chars().take(300).collect())
+}
+
+pub fn clear_flash_cookie() -> HeaderValue {
+    HeaderValue::from_static("raxx_flash=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+pub async fn asset(Path(file): Path<String>) -> Response {
+    let (body, ctype): (&'static str, &str) = match file.as_str() {
+        "app.css" => (include_str!("../static/app.css"), "text/css; charset=utf-8"),
+        "passkey.js" => (
+            include_str!("../static/passkey.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "favicon.svg" => (include_str!("../static/favicon.svg"), "image/svg+xml"),
+        _ => return AppError::NotFound(format!("asset {file}")).into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, ctype),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+pub struct AuditRow {
+    pub id: i64,
+    pub time: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub reason: String,
+}
+
+pub fn audit_rows(entries: &[raxx_core::audit::AuditEntry]) -> Vec<AuditRow> {
+    entries
+        .iter()
+        .map(|e| AuditRow {
+            id: e.id,
+            time: fmt_time(e.at),
+            actor: e.event.actor.clone(),
+            action: e.event.action.clone(),
+            target: match (
+                &e.event.target_type,
+                &e.event.target_id,
+                &e.event.target_app,
+            ) {
+                (Some(t), Some(i), Some(a)) => format!("{t} {i} ({a})"),
+                (Some(t), Some(i), None) => format!("{t} {i}"),
+                (_, _, Some(a)) => a.clone(),
+                _ => String::new(),
+            },
+            outcome: e.event.outcome.as_str().to_string(),
+            reason: e.event.reason.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct Dashboard {
+    layout: Layout,
+    roles: Vec<String>,
+    app_count: usize,
+    session_count: usize,
+    recent: Option<Vec<AuditRow>>,
+}
+
+pub async fn dashboard(State(state): State<AppState>, ctx: Ctx) -> AppResult<Response> {
+    let recent = if ctx.has(Resource::Audit, Level::User) {
+        let q = raxx_store::audit::AuditQuery {
+            limit: 8,
+            ..Default::default()
+        };
+        Some(audit_rows(&state.store.audit_page(&q).await?))
+    } else {
+        None
+    };
+    let session_count = state.store.live_sessions(ctx.admin_id()).await?.len();
+    Ok(render(&Dashboard {
+        layout: Layout::new(&state, Some(&ctx), "Dashboard", "Dashboard"),
+        roles: ctx.roles().names(),
+        app_count: state.cfg.config.apps.len(),
+        session_count,
+        recent,
+    }))
+}
+
+pub struct SessionRow {
+    pub id: String,
+    pub email: String,
+    pub created: String,
+    pub last_seen: String,
+    pub expires: String,
+    pub user_agent: String,
+    pub ip: String,
+    pub current: bool,
+    pub can_end: bool,
+}
+
+#[derive(Template)]
+#[template(path = "sessions.html")]
+struct SessionsPage {
+    layout: Layout,
+    rows: Vec<SessionRow>,
+    all: bool,
+}
+
+pub async fn sessions(State(state): State<AppState>, ctx: Ctx) -> AppResult<Response> {
+    let all = ctx.has(Resource::Session, Level::Reader);
+    let can_end_any = ctx.can_write(Resource::Session);
+    let me = ctx.admin_id();
+    let current = ctx.session.as_ref().map(|s| s.id.clone());
+    let rows = state
+        .store
+        .live_sessions(if all { None } else { me })
+        .await?
+        .into_iter()
+        .map(|(s, email)| SessionRow {
+            current: Some(&s.id) == current.as_ref(),
+            can_end: can_end_any || Some(s.admin_id) == me,
+            id: s.id,
+            email,
+            created: fmt_time(s.created_at),
+            last_seen: fmt_time(s.last_seen_at),
+            expires: fmt_time(s.expires_at),
+            user_agent: s.user_agent.unwrap_or_default(),
+            ip: s.ip.unwrap_or_default(),
+        })
+        .collect();
+    Ok(render(&SessionsPage {
+        layout: Layout::new(&state, Some(&ctx), "Sessions", "Sessions"),
+        rows,
+        all,
+    }))
+}
+
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    ops::revoke_session(&state, &ctx, &id).await?;
+    let own = ctx.session.as_ref().is_some_and(|s| s.id == id);
+    Ok(if own {
+        Redirect::to("/login").into_response()
+    } else {
+        redirect_with_flash("/sessions", "Session ended.")
+    })
+}
+
+pub struct OperatorRow {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub groups: String,
+    pub disabled: bool,
+    pub is_me: bool,
+}
+
+#[derive(Template)]
+#[template(path = "operators.html")]
+struct OperatorsPage {
+    layout: Layout,
+    rows: Vec<OperatorRow>,
+    groups: Vec<raxx_store::admins::GroupView>,
+    can_admin: bool,
+}
+
+pub async fn operators(State(state): State<AppState>, ctx: Ctx) -> AppResult<Response> {
+    let mut rows = Vec::new();
+    for a in state.store.admins().await? {
+        rows.push(OperatorRow {
+            groups: state.store.groups_of(&a.email).await?.join(", "),
+            is_me: Some(a.id) == ctx.admin_id(),
+            id: a.id,
+            email: a.email,
+            name: a.display_name,
+            disabled: a.disabled,
+        });
+    }
+    Ok(render(&OperatorsPage {
+        layout: Layout::new(&state, Some(&ctx), "Operators", "Operators"),
+        rows,
+        groups: state.store.groups().await?,
+        can_admin: ctx.can_write(Resource::Session),
+    }))
+}
+
+pub async fn disable_operator(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let ended = ops::set_operator_disabled(&state, &ctx, id, true).await?;
+    Ok(redirect_with_flash(
+        "/operators",
+        &format!("Operator disabled; {ended} session(s) ended."),
+    ))
+}
+
+pub async fn enable_operator(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    ops::set_operator_disabled(&state, &ctx, id, false).await?;
+    Ok(redirect_with_flash("/operators", "Operator enabled."))
+}
+
+#[derive(Default)]
+pub struct AuditFilterView {
+    pub actor: String,
+    pub action: String,
+    pub outcome: String,
+    pub target: String,
+    pub since: String,
+    pub until: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    layout: Layout,
+    f: AuditFilterView,
+    rows: Vec<AuditRow>,
+    next_cursor: Option<i64>,
+    query: String,
+}
+
+const AUDIT_PAGE: u32 = 50;
+
+pub async fn audit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(p): Query<HashMap<String, String>>,
+) -> AppResult<Response> {
+    let q = ops::audit_query(&p, AUDIT_PAGE)?;
+    let entries = ops::audit_read(&state, &ctx, &q, "audit.view").await?;
+    let next_cursor = (entries.len() as u32 == AUDIT_PAGE)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten();
+    let get = |k: &str| p.get(k).cloned().unwrap_or_default();
+    let query: String = ["actor", "action", "outcome", "target", "since", "until"]
+        .iter()
+        .filter_map(|k| p.get(*k).filter(|v| !v.is_empty()).map(|v| (k, v)))
+        .map(|(k, v)| {
+            format!(
+                "&{k}={}",
+                url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+            )
+        })
+        .collect();
+    Ok(render(&AuditPage {
+        layout: Layout::new(&state, Some(&ctx), "Audit log", "Audit log"),
+        f: AuditFilterView {
+            actor: get("actor"),
+            action: get("action"),
+            outcome: get("outcome"),
+            target: get("target"),
+            since: get("since"),
+            until: get("until"),
+        },
+        rows: audit_rows(&entries),
+        next_cursor,
+        query,
+    }))
+}
+
+/// CSV or JSON lines of the filtered log (up to 100 000 rows per export).
+pub async fn audit_export(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(p): Query<HashMap<String, String>>,
+) -> AppResult<Response> {
+    let format = p.get("format").map(String::as_str).unwrap_or("csv");
+    if !matches!(format, "csv" | "jsonl") {
+        return Err(AppError::invalid(format!(
+            "format must be csv or jsonl, not `{format}`"
+        )));
+    }
+    let mut q = ops::audit_query(&p, 500)?;
+    let mut all = ops::audit_read(&state, &ctx, &q, "audit.export").await?;
+    while all.len() < 100_000 && all.len() as u32 % 500 == 0 && !all.is_empty() {
+        q.before = all.last().map(|e| e.id);
+        let more = state.store.audit_page(&q).await?;
+        if more.is_empty() {
+            break;
+        }
+        all.extend(more);
+    }
+    let (body, ctype) = match format {
+        "jsonl" => (export_jsonl(&all), "application/x-ndjson"),
+        _ => (export_csv(&all), "text/csv; charset=utf-8"),
+    };
+    let disposition = format!("attachment; filename=\"audit-{}.{format}\"", state.env());
+    Ok((
+        [
+            (header::CONTENT_TYPE, ctype.to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+pub fn export_jsonl(rows: &[raxx_core::audit::AuditEntry]) -> String {
+    rows.iter()
+        .filter_map(|r| serde_json::to_string(r).ok())
+        .map(|l| l + "\n")
+        .collect()
+}
+
+pub const CSV_HEADER: &str = "id,time,actor,session_id,action,target_type,target_id,target_app,outcome,reason,context,request_id,ip,prev_hash,hash\n";
+
+pub fn export_csv(rows: &[raxx_core::audit::AuditEntry]) -> String {
+    let mut out = String::from(CSV_HEADER);
+    for r in rows {
+        out.push_str(&csv_row(r));
+    }
+    out
+}
+
+/// One audit row as a CSV line: every cell quoted, spreadsheet formulas neutralised.
+pub fn csv_row(r: &raxx_core::audit::AuditEntry) -> String {
+    fn cell(s: &str) -> String {
+        let s = if s.starts_with(['=', '+', '-', '@']) {
+            format!("'{s}")
+        } else {
+            s.to_string()
+        };
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
+    let e = &r.event;
+    let fields = [
+        r.id.to_string(),
+        fmt_time(r.at),
+        e.actor.clone(),
+        e.session_id.clone().unwrap_or_default(),
+        e.action.clone(),
+        e.target_type.clone().unwrap_or_default(),
+        e.target_id.clone().unwrap_or_default(),
+        e.target_app.clone().unwrap_or_default(),
+        e.outcome.as_str().to_string(),
+        e.reason.clone().unwrap_or_default(),
+        e.context.to_string(),
+        e.request_id.clone().unwrap_or_default(),
+        e.ip.clone().unwrap_or_default(),
+        r.prev_hash.clone(),
+        r.hash.clone(),
+    ];
+    let mut line = fields.iter().map(|f| cell(f)).collect::<Vec<_>>().join(",");
+    line.push('\n');
+    line
+}
+
+pub struct InviteRow {
+    pub id: i64,
+    pub email: String,
+    pub group: String,
+    pub created: String,
+    pub expires: String,
+    pub state: String,
+}
+
+#[derive(Template)]
+#[template(path = "invites.html")]
+struct InvitesPage {
+    layout: Layout,
+    rows: Vec<InviteRow>,
+    groups: Vec<String>,
+    can_create: bool,
+    new_url: Option<String>,
+}
+
+async fn invites_page(state: &AppState, ctx: &Ctx, new_url: Option<String>) -> AppResult<Response> {
+    let now = raxx_store::now_ms();
+    let rows = state
+        .store
+        .invites()
+        .await?
+        .into_iter()
+        .map(|i| InviteRow {
+            state: i.state(now).to_string(),
+            id: i.id,
+            email: i.email,
+            group: i.group_name,
+            created: fmt_time(i.created_at),
+            expires: fmt_time(i.expires_at),
+        })
+        .collect();
+    Ok(render(&InvitesPage {
+        layout: Layout::new(state, Some(ctx), "Invites", "Invites"),
+        rows,
+        groups: ops::invitable_groups(state).await?,
+        can_create: ctx.can_write(Resource::Invite),
+        new_url,
+    }))
+}
+
+pub async fn invites(State(state): State<AppState>, ctx: Ctx) -> AppResult<Response> {
+    invites_page(&state, &ctx, None).await
+}
+
+#[derive(Deserialize)]
+pub struct InviteForm {
+    email: String,
+    group: String,
+}
+
+pub async fn create_invite(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(f): Form<InviteForm>,
+) -> AppResult<Response> {
+    let (url, _) = ops::create_invite(&state, &ctx, &f.email, &f.group).await?;
+    invites_page(&state, &ctx, Some(url)).await
+}
+
+pub async fn revoke_invite(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    ops::revoke_invite(&state, &ctx, id).await?;
+    Ok(redirect_with_flash("/invites", "Invite revoked."))
+}

@@ -1,0 +1,143 @@
+//! The router, built from the manifest only, and the process around it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodFilter;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::error::AppError;
+use crate::gate;
+use crate::manifest::route_manifest;
+use crate::state::AppState;
+
+/// Largest request body anywhere (a flags file is the largest thing we accept).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+pub fn build_router(state: AppState) -> Router {
+    let mut router: Router<AppState> = Router::new();
+    for route in route_manifest() {
+        let filter = MethodFilter::try_from(route.method.clone())
+            .unwrap_or_else(|_| panic!("manifest route {route:?} has an unroutable method"));
+        let st = state.clone();
+        let guarded = (route.make)(filter).route_layer(middleware::from_fn(
+            move |req: Request, next: Next| gate::run(st.clone(), route, req, next),
+        ));
+        router = router.route(route.path, guarded);
+    }
+    router
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), host_binding))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .with_state(state)
+}
+
+async fn not_found(State(state): State<AppState>, req: Request) -> Response {
+    let msg = format!("there is no page at {}", req.uri().path());
+    if req.uri().path().starts_with("/api/") || req.uri().path().starts_with("/ofrep/") {
+        return AppError::NotFound(msg).into_response();
+    }
+    crate::pages::error_page(
+        &state,
+        None,
+        crate::error::ErrorInfo {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found".into(),
+            message: msg,
+        },
+    )
+}
+
+/// A request for any host but public_url's gets 421 (health and metrics excepted).
+async fn host_binding(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if matches!(path, "/healthz" | "/readyz" | "/metrics") {
+        return next.run(req).await;
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_ascii_lowercase)
+        .or_else(|| {
+            req.uri()
+                .authority()
+                .map(|a| a.as_str().to_ascii_lowercase())
+        });
+    let want = state.cfg.host_with_port.to_ascii_lowercase();
+    let ok = host.as_deref().is_some_and(|h| {
+        h == want
+            || (!state.cfg.host_with_port.contains(':')
+                && h.strip_suffix(if state.cfg.https { ":443" } else { ":80" }) == Some(&want))
+    });
+    if !ok {
+        return (
+            StatusCode::MISDIRECTED_REQUEST,
+            axum::Json(serde_json::json!({
+                "error": "misdirected",
+                "message": format!("this console answers for {} only", state.cfg.origin),
+            })),
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
+async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if state.cfg.https {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+/// Serve until `shutdown` resolves; in-flight requests finish first.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = build_router(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,66 @@
+//! What every handler shares: the resolved config (and so the env), the store, WebAuthn.
+
+use std::sync::Arc;
+
+use raxx_core::Env;
+use raxx_core::config::Resolved;
+use raxx_store::Store;
+use raxx_store::sessions::SessionPolicy;
+use webauthn_rs::prelude::{Url, Webauthn, WebauthnBuilder};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub cfg: Arc<Resolved>,
+    pub store: Store,
+    pub webauthn: Arc<Webauthn>,
+    pub policy: SessionPolicy,
+    /// SHA-256 of the bootstrap enrolment code (from `ADMIN_ENROL_CODE` or generated).
+    pub enrol_code_hash: Option<Arc<str>>,
+}
+
+impl AppState {
+    pub fn new(
+        cfg: Resolved,
+        store: Store,
+        enrol_code_hash: Option<String>,
+    ) -> anyhow::Result<Self> {
+        let origin = Url::parse(&cfg.origin)?;
+        let webauthn = WebauthnBuilder::new(&cfg.host, &origin)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "WebAuthn cannot use RP ID `{}` with origin {}: {e}",
+                    cfg.host,
+                    cfg.origin
+                )
+            })?
+            .rp_name(match cfg.env {
+                Env::Staging => "raxx console (staging)",
+                Env::Prod => "raxx console (prod)",
+            })
+            .build()?;
+        let policy = SessionPolicy::from_minutes_hours(
+            cfg.config.session.idle_minutes,
+            cfg.config.session.absolute_hours,
+        );
+        Ok(AppState {
+            cfg: Arc::new(cfg),
+            store,
+            webauthn: Arc::new(webauthn),
+            policy,
+            enrol_code_hash: enrol_code_hash.map(Into::into),
+        })
+    }
+
+    pub fn env(&self) -> Env {
+        self.cfg.env
+    }
+
+    /// The enrolment code's hash: `ADMIN_ENROL_CODE`'s, else the one the last start
+    /// generated and printed (kept in `console_meta` so every instance agrees).
+    pub async fn enrol_code_hash(&self) -> Option<String> {
+        match &self.enrol_code_hash {
+            Some(h) => Some(h.to_string()),
+            None => self.store.meta("enrol_code_hash").await.ok().flatten(),
+        }
+    }
+}
