@@ -58,3 +58,19 @@ pub async fn database_urls() -> Vec<String> {
     }
     urls
 }
+
+/// Run one statement against a store (tests that tamper with rows on purpose).
+pub async fn exec(store: &crate::Store, sql: &str) {
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(store.pool())
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// The first column of the first row, as text.
+pub async fn query_string(store: &crate::Store, sql: &str) -> String {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+        .fetch_one(store.pool())
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}

@@ -5,7 +5,7 @@
 use std::sync::LazyLock;
 
 use axum::http::Method;
-use axum::routing::{MethodFilter, MethodRouter, on};
+use axum::routing::{MethodFilter, MethodRouter};
 use raxx_core::Env;
 use raxx_core::gate::{Access, Class, KeyKind, required_role, route_exists_in};
 use raxx_core::rbac::{Level, Resource};
@@ -90,6 +90,8 @@ impl Route {
     }
 }
 
+/// Declare one route: `route!(METHOD "/path", Class, Access, [only_env,] "audit.action", handler)`.
+/// Feature modules use it in their `routes()` and the manifest concatenates them.
 macro_rules! route {
     ($method:ident $path:literal, $class:ident, $access:expr, $action:literal, $handler:path) => {
         route!($method $path, $class, $access, None, $action, $handler)
@@ -102,14 +104,28 @@ macro_rules! route {
             access: $access,
             only_env: $only,
             action: $action,
-            make: |filter| on(filter, $handler),
+            make: |filter| axum::routing::on(filter, $handler),
         }
     };
 }
+#[allow(unused_imports)]
+pub(crate) use route;
 
 use Access::*;
 
 static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
+    let mut routes = core_routes();
+    // Each capability declares its routes beside its handlers; one line each here.
+    routes.extend(feature_routes());
+    routes
+});
+
+/// Capabilities' routes (flags, tokens, customers, status, jobs) are appended here.
+fn feature_routes() -> Vec<Route> {
+    Vec::new()
+}
+
+fn core_routes() -> Vec<Route> {
     vec![
         // Health and assets.
         route!(GET "/healthz", Read, Public, "health", api::healthz),
@@ -150,7 +166,7 @@ static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
         route!(POST "/api/v1/invites/{id}/revoke", Write, Role(Resource::Invite), "invite.revoke", api::revoke_invite),
         route!(POST "/api/v1/operators/{id}/disable", Write, Role(Resource::Session), "operator.disable", api::disable_operator),
     ]
-});
+}
 
 /// Every route, in declaration order.
 pub fn route_manifest() -> &'static [Route] {

@@ -1,0 +1,196 @@
+//! Real consoles for tests: a server on `127.0.0.1:0`, its own fresh database (SQLite or
+//! PostgreSQL), a client that sends the right `Host`, and operators signed in through a
+//! real session row (the same one a passkey or login link creates).
+
+use std::net::SocketAddr;
+
+use raxx_core::Env;
+use raxx_core::audit::{AuditEvent, Outcome};
+use raxx_core::config::Config;
+use raxx_store::Store;
+use raxx_web::AppState;
+use reqwest::header::{HeaderMap, HeaderValue};
+
+pub use raxx_store::testing::{database_urls, postgres_url, sqlite_url};
+
+pub struct TestConsole {
+    pub state: AppState,
+    pub addr: SocketAddr,
+    /// `http://<env>.localhost:<port>`: public_url, and what the client talks to.
+    pub origin: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// A signed-in operator: the session cookie and its CSRF token.
+#[derive(Clone, Debug)]
+pub struct Operator {
+    pub admin_id: i64,
+    pub email: String,
+    pub cookie: String,
+    pub csrf: String,
+    pub session_id: String,
+}
+
+impl TestConsole {
+    /// Start a console of `env` on `db_url`, with `extra` appended to its config
+    /// (apps, groups, ...). The config's public_url and database are set here.
+    pub async fn start(env: Env, db_url: &str, extra: &str) -> TestConsole {
+        Self::start_on_host(env, &format!("{env}.localhost"), db_url, extra).await
+    }
+
+    /// Like [`TestConsole::start`] with public_url on `host` (mapped to `env`). The soft
+    /// WebAuthn authenticator only accepts plain-http origins on exactly `localhost`.
+    pub async fn start_on_host(env: Env, host: &str, db_url: &str, extra: &str) -> TestConsole {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let origin = format!("http://{host}:{}", addr.port());
+        let text = format!(
+            "public_url = \"{origin}\"\ndatabase_url = \"{db_url}\"\nadmin_emails = [\"root@raxx.test\"]\nadmin_enrol_code = \"test-enrol-code\"\nenvironments = {{ \"{host}\" = \"{env}\" }}\n{extra}\n"
+        );
+        let cfg = Config::parse(&text, |_| None)
+            .expect("config parses")
+            .resolve()
+            .expect("config resolves");
+        let store = Store::connect(db_url, env).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        store
+            .reconcile_config_groups(&cfg.config.groups)
+            .await
+            .expect("groups");
+        let enrol = cfg
+            .config
+            .admin_enrol_code
+            .as_deref()
+            .map(raxx_core::secret::hash_token);
+        let state = AppState::new(cfg, store, enrol).expect("state");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let st = state.clone();
+        tokio::spawn(async move {
+            let _ = raxx_web::serve(st, listener, async move {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        TestConsole {
+            state,
+            addr,
+            origin,
+            stop: Some(tx),
+        }
+    }
+
+    pub fn env(&self) -> Env {
+        self.state.env()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.origin)
+    }
+
+    /// A client that resolves this console's host to its socket and never follows redirects.
+    pub fn client(&self) -> reqwest::Client {
+        let host = self.state.cfg.host.clone();
+        reqwest::Client::builder()
+            .resolve(&host, self.addr)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    /// An operator (created if new) in `groups`, signed in with a fresh session.
+    pub async fn operator(&self, email: &str, groups: &[&str]) -> Operator {
+        let store = self.store();
+        let mut tx = store.begin().await.expect("begin");
+        let admin = match store.admin_by_email(email).await.expect("lookup") {
+            Some(a) => a,
+            None => tx.create_admin(email, email).await.expect("create admin"),
+        };
+        for g in groups {
+            tx.add_member(g, email, "test").await.expect("member");
+        }
+        let (token, session) = tx
+            .create_session(
+                admin.id,
+                self.env(),
+                self.state.policy,
+                Some("raxx-testkit"),
+                Some("127.0.0.1"),
+            )
+            .await
+            .expect("session");
+        tx.record(
+            AuditEvent::new(admin.id.to_string(), "auth.login", Outcome::Allowed)
+                .with("method", "testkit"),
+        )
+        .await
+        .expect("audit");
+        tx.commit().await.expect("commit");
+        Operator {
+            admin_id: admin.id,
+            email: email.to_string(),
+            cookie: format!("{}={token}", self.state.cfg.cookie_name()),
+            csrf: session.csrf_token,
+            session_id: session.id,
+        }
+    }
+
+    /// Headers for a JSON write by `op` that names this console's env.
+    pub fn write_headers(&self, op: &Operator) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("cookie", HeaderValue::from_str(&op.cookie).expect("cookie"));
+        h.insert(
+            "x-csrf-token",
+            HeaderValue::from_str(&op.csrf).expect("csrf"),
+        );
+        h.insert(
+            "x-console-env",
+            HeaderValue::from_static(if self.env() == Env::Prod {
+                "prod"
+            } else {
+                "staging"
+            }),
+        );
+        h
+    }
+
+    pub fn read_headers(&self, op: &Operator) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("cookie", HeaderValue::from_str(&op.cookie).expect("cookie"));
+        h
+    }
+
+    /// Count audit rows with this action and outcome.
+    pub async fn audit_count(&self, action: &str, outcome: &str) -> i64 {
+        let q = raxx_store::audit::AuditQuery {
+            action: Some(action.to_string()),
+            outcome: raxx_core::audit::Outcome::parse(outcome),
+            limit: 500,
+            ..Default::default()
+        };
+        self.store().audit_page(&q).await.expect("audit page").len() as i64
+    }
+}
+
+impl Drop for TestConsole {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// Run `body` once per backend (SQLite always; PostgreSQL when configured, and always in CI).
+#[macro_export]
+macro_rules! each_backend {
+    (|$url:ident| $body:block) => {
+        for $url in $crate::database_urls().await {
+            $body
+        }
+    };
+}
