@@ -68,11 +68,12 @@ pub async fn openapi(State(state): State<AppState>) -> Json<Value> {
                 "403": {"$ref": "#/components/responses/Error"},
             },
         });
-        if r.class.is_write() && r.access != raxx_core::gate::Access::Public {
-            op["parameters"].as_array_mut().map(|p| {
-                p.push(json!({"name": "X-CSRF-Token", "in": "header", "required": false, "schema": {"type": "string"}, "description": "the session's CSRF token (from GET /api/v1/me); not needed with an API key"}));
-                p.push(json!({"name": "X-Console-Env", "in": "header", "required": false, "schema": {"type": "string", "enum": ["staging", "prod"]}, "description": "the env you believe you act on; must equal this console's"}));
-            });
+        if r.class.is_write()
+            && r.access != raxx_core::gate::Access::Public
+            && let Some(p) = op["parameters"].as_array_mut()
+        {
+            p.push(json!({"name": "X-CSRF-Token", "in": "header", "required": false, "schema": {"type": "string"}, "description": "the session's CSRF token (from GET /api/v1/me); not needed with an API key"}));
+            p.push(json!({"name": "X-Console-Env", "in": "header", "required": false, "schema": {"type": "string", "enum": ["staging", "prod"]}, "description": "the env you believe you act on; must equal this console's"}));
         }
         path[r.method.as_str().to_lowercase()] = op;
     }

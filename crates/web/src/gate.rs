@@ -257,13 +257,12 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
         }
         if cross_site(&parts.headers, &state.cfg.origin) {
             csrf = Csrf::CrossSite;
-        } else if let Some(s) = &session {
-            if !token
+        } else if let Some(s) = &session
+            && !token
                 .as_deref()
                 .is_some_and(|t| constant_time_eq(t, &s.csrf_token))
-            {
-                csrf = Csrf::BadToken;
-            }
+        {
+            csrf = Csrf::BadToken;
         }
         if route.access == Access::Public && csrf == Csrf::CrossSite {
             let denial = Denial::Csrf {

@@ -417,7 +417,7 @@ pub async fn audit_export(
     }
     let mut q = ops::audit_query(&p, 500)?;
     let mut all = ops::audit_read(&state, &ctx, &q, "audit.export").await?;
-    while all.len() < 100_000 && all.len() as u32 % 500 == 0 && !all.is_empty() {
+    while all.len() < 100_000 && (all.len() as u32).is_multiple_of(500) && !all.is_empty() {
         q.before = all.last().map(|e| e.id);
         let more = state.store.audit_page(&q).await?;
         if more.is_empty() {
