@@ -68,3 +68,12 @@ log "Chromium for the browser suite: ${RAXX_CHROMIUM:-none}"
 
 log "cargo test --workspace"
 cargo test --workspace --all-targets --locked -- --test-threads="${RAXX_TEST_THREADS:-4}"
+
+log "browser suite: Debian's Chromium driven by playwright-core, against the built binary"
+cargo build -p raxx-console --locked
+if [ -n "${RAXX_CHROMIUM:-}" ]; then
+  export RAXX_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/raxx-console"
+  (cd e2e && npm ci --no-audit --no-fund --silent && node --test --test-concurrency=1 tests/)
+else
+  echo "!! Chromium not found: browser suite skipped (install the chromium package)" >&2
+fi

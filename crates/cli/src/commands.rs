@@ -47,9 +47,9 @@ pub async fn issue_login_link(
     match store.admin_by_email(&email).await? {
         Some(a) if a.disabled => bail!("{email} is disabled on the {} console", cfg.env),
         Some(_) => {}
-        None if cfg.config.admin_emails.contains(&email) => {}
+        None if cfg.config.admin_emails.contains(&email) || config_member(cfg, &email) => {}
         None => bail!(
-            "{email} is not an operator of the {} console and not in ADMIN_EMAIL",
+            "{email} is not an operator of the {} console, not in ADMIN_EMAIL and not a member of a configured group",
             cfg.env
         ),
     }
@@ -63,6 +63,10 @@ pub async fn issue_login_link(
     .await?;
     tx.commit().await?;
     Ok(cfg.url(&format!("/auth/link/{token}")))
+}
+
+fn config_member(cfg: &raxx_core::config::Resolved, email: &str) -> bool {
+    cfg.config.groups.values().any(|g| g.members.iter().any(|m| normalise_email(m) == email))
 }
 
 pub async fn audit_verify(config: Option<&Path>) -> anyhow::Result<ExitCode> {

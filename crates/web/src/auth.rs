@@ -430,6 +430,17 @@ pub async fn login_link(
                 .await?;
             a
         }
+        // Config names this operator in a group: config is the source of membership.
+        None if state
+            .cfg
+            .config
+            .groups
+            .values()
+            .any(|g| g.members.iter().any(|m| normalise_email(m) == email)) =>
+        {
+            tx.create_admin(&email, email.split('@').next().unwrap_or(&email))
+                .await?
+        }
         None => {
             tx.rollback().await?;
             return Err(AppError::invalid(

@@ -1,0 +1,122 @@
+// Crawl every page reachable on each console as each kind of operator: the env pill reads
+// the console's env everywhere, and no staging page contains a prod-write control.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { launchBrowser, manifestRoutes, screenshot, startConsole } from "../lib/harness.mjs";
+
+let browser;
+before(async () => {
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+});
+
+const GROUPS = `
+[groups.staging-admins]
+members = ["sam@raxx.test"]
+[groups.production-admins]
+members = ["pat@raxx.test"]
+[groups.readers]
+members = ["nora@raxx.test"]
+`;
+
+const apps = {
+  staging: `[[apps]]\nname = "raxx-api-staging"\nenv = "staging"\n`,
+  prod: `[[apps]]\nname = "raxx-api-prod"\nenv = "prod"\npromote_from = "raxx-api-staging"\n`,
+};
+
+async function crawl(page, c, who, prodWrites) {
+  const seen = new Set();
+  const queue = ["/"];
+  const problems = [];
+  while (queue.length && seen.size < 80) {
+    const p = queue.shift();
+    if (seen.has(p)) continue;
+    seen.add(p);
+    const resp = await page.goto(c.url(p));
+    const status = resp.status();
+    if (status >= 500) problems.push(`${p}: status ${status}`);
+    const env = await page.getAttribute("body", "data-env");
+    const pill = (await page.textContent(".env-pill"))?.trim();
+    if (env !== c.env || pill !== c.env.toUpperCase()) problems.push(`${p}: pill ${pill} data-env ${env}`);
+    const css = await page.evaluate(() => getComputedStyle(document.querySelector(".env-pill")).backgroundColor);
+    if (css === "rgba(0, 0, 0, 0)") problems.push(`${p}: unstyled pill`);
+    if (c.env === "staging") {
+      const targets = await page.$$eval("form", (fs) =>
+        fs.map((f) => ({
+          action: new URL(f.getAttribute("action") || "", document.baseURI).pathname,
+          method: (f.getAttribute("method") || "get").toUpperCase(),
+        })),
+      );
+      for (const t of targets) {
+        if (t.method === "POST" && prodWrites.some((r) => r.re.test(t.action))) problems.push(`${p}: prod-write form ${t.action}`);
+      }
+    }
+    const links = await page.$$eval("a[href]", (as) => as.map((a) => a.getAttribute("href")));
+    for (const href of links) {
+      if (!href.startsWith("/") || href.startsWith("//")) continue;
+      const clean = href.split("#")[0];
+      if (clean.startsWith("/auth/") || clean.startsWith("/static/") || clean.startsWith("/api/") || clean.includes("/export")) continue;
+      if (!seen.has(clean)) queue.push(clean);
+    }
+  }
+  if (c.env === "staging" && who === "sam") await screenshot(page, "staging-crawl-last-page");
+  return { seen: [...seen], problems };
+}
+
+for (const env of ["staging", "prod"]) {
+  test(`every page on ${env} shows the env pill; staging renders no prod-write control`, async () => {
+    const c = await startConsole(env, apps[env] + GROUPS);
+    const prodWrites = manifestRoutes().filter((r) => r.cls === "prod-write");
+    assert.ok(prodWrites.length > 0 || env === "prod", "the manifest declares prod-write routes");
+    try {
+      for (const who of ["alice", "sam", "pat", "nora"]) {
+        const ctx = await browser.newContext();
+        const page = await ctx.newPage();
+        await page.goto(c.loginLink(`${who}@raxx.test`));
+        assert.equal(new URL(page.url()).pathname, "/", `${who} signed in`);
+        const { seen, problems } = await crawl(page, c, who, prodWrites);
+        assert.deepEqual(problems, [], `${env} as ${who}: ${problems.join("\n")}`);
+        assert.ok(seen.length >= 3, `${who} reached ${seen.join(", ")}`);
+        await ctx.close();
+      }
+    } finally {
+      await c.stop();
+    }
+  });
+}
+
+test("a tampered _target_env and a form rendered before a grant was removed are refused with a readable page", async () => {
+  const dir = (await import("node:fs")).mkdtempSync((await import("node:path")).join((await import("node:os")).tmpdir(), "raxx-e2e-grants-"));
+  const withPat = apps.prod + `[groups.production-admins]\nmembers = ["pat@raxx.test"]\n`;
+  let c = await startConsole("prod", withPat, { dir });
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  try {
+    await page.goto(c.loginLink("pat@raxx.test"));
+    await page.goto(c.url("/invites"));
+    await page.fill("#inv-email", "x@raxx.test");
+    await page.evaluate(() => {
+      document.querySelector("form[action='/invites'] input[name=_target_env]").value = "staging";
+    });
+    await page.click("text=Create invite");
+    assert.equal(await page.textContent("h1"), "Wrong environment");
+    assert.match(await page.textContent("main"), /prepared for staging/);
+    await screenshot(page, "prod-env-mismatch");
+
+    // Render the form, then take pat out of the group in config and restart the console.
+    await page.goto(c.url("/invites"));
+    await page.fill("#inv-email", "y@raxx.test");
+    const port = c.port;
+    await c.stop();
+    c = await startConsole("prod", apps.prod + `[groups.production-admins]\nmembers = []\n`, { dir, port });
+    await page.click("text=Create invite");
+    assert.equal(await page.textContent("h1"), "You do not have the role for this");
+    assert.match(await page.textContent("main"), /console-invite-admin/);
+    await screenshot(page, "prod-forbidden");
+  } finally {
+    await ctx.close();
+    await c.stop();
+  }
+});
