@@ -66,7 +66,10 @@ pub async fn issue_login_link(
 }
 
 fn config_member(cfg: &raxx_core::config::Resolved, email: &str) -> bool {
-    cfg.config.groups.values().any(|g| g.members.iter().any(|m| normalise_email(m) == email))
+    cfg.config
+        .groups
+        .values()
+        .any(|g| g.members.iter().any(|m| normalise_email(m) == email))
 }
 
 pub async fn audit_verify(config: Option<&Path>) -> anyhow::Result<ExitCode> {
