@@ -15,6 +15,13 @@ use sqlx::{Any, AnyConnection, AssertSqlSafe, Row, Transaction};
 
 use crate::{Backend, Result, Store, StoreError, now_ms};
 
+static AUDIT_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Audit rows committed by this process (for `/metrics`).
+pub fn audit_writes() -> u64 {
+    AUDIT_WRITES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub struct AuditTx {
     tx: Transaction<'static, Any>,
     env: raxx_core::Env,
@@ -117,7 +124,9 @@ impl AuditTx {
                 "refusing to commit a change without an audit row".into(),
             ));
         }
+        let n = self.recorded as u64;
         self.tx.commit().await?;
+        AUDIT_WRITES.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 

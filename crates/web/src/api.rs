@@ -29,13 +29,13 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let up = i32::from(state.store.ping().await);
+    let up = state.store.ping().await;
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        format!(
-            "# HELP raxx_database_up Whether the console's database answers.\n# TYPE raxx_database_up gauge\nraxx_database_up{{env=\"{}\"}} {up}\n",
-            state.env()
-        ),
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        crate::metrics::render(state.env().as_str(), up),
     )
         .into_response()
 }

@@ -372,6 +372,7 @@ async fn deny(
         tracing::error!(error = %e, "could not audit a denial");
     }
     tracing::info!(code = denial.code(), route = %route.path, "gate denied");
+    crate::metrics::gate_denial(denial.code());
     if route.surface() == Surface::Page {
         if matches!(denial, Denial::Unauthenticated { .. })
             && route.method == axum::http::Method::GET

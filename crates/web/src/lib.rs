@@ -10,6 +10,7 @@ pub mod auth;
 pub mod error;
 pub mod gate;
 pub mod manifest;
+pub mod metrics;
 pub mod ops;
 pub mod pages;
 pub mod server;

@@ -32,6 +32,7 @@ pub fn build_router(state: AppState) -> Router {
         router = router.route(route.path, guarded);
     }
     router
+        .layer(middleware::from_fn(track))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), host_binding))
         .layer(middleware::from_fn_with_state(
@@ -60,6 +61,25 @@ async fn not_found(State(state): State<AppState>, req: Request) -> Response {
             message: msg,
         },
     )
+}
+
+/// Count and time every routed request under its manifest path.
+async fn track(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    crate::metrics::observe_request(
+        &method,
+        &route,
+        resp.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    resp
 }
 
 /// A request for any host but public_url's gets 421 (health and metrics excepted).
