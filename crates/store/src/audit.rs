@@ -293,3 +293,35 @@ enum Bind {
     Text(String),
     Int(i64),
 }
+
+impl Store {
+    /// Failed sign-ins (`auth.login` / `auth.register` denied) since `since`, for an
+    /// account (by email, recorded as the target id) and for an IP.
+    pub async fn auth_failures_since(
+        &self,
+        email: &str,
+        ip: Option<&str>,
+        since: i64,
+    ) -> Result<(i64, i64)> {
+        let by_account: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM console_audit_log WHERE target_id = $1 AND at >= $2 AND outcome = 'denied' AND action IN ('auth.login', 'auth.register')",
+        )
+        .bind(email)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        let by_ip: i64 = match ip {
+            Some(ip) => {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM console_audit_log WHERE ip = $1 AND at >= $2 AND outcome = 'denied' AND action IN ('auth.login', 'auth.register')",
+                )
+                .bind(ip)
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await?
+            }
+            None => 0,
+        };
+        Ok((by_account, by_ip))
+    }
+}

@@ -93,6 +93,34 @@ fn display_name_ok(name: &str) -> AppResult<String> {
     Ok(name.to_string())
 }
 
+/// Failed sign-ins allowed per account and per IP in an hour (ASVS 2.2.1: at most 100
+/// failed attempts an hour per account).
+pub const MAX_FAILURES_PER_ACCOUNT_HOUR: i64 = 100;
+pub const MAX_FAILURES_PER_IP_HOUR: i64 = 300;
+
+/// Refuse a sign-in attempt once the account or the IP has failed too often this hour.
+async fn throttle(state: &AppState, email: &str, ip: Option<&str>) -> AppResult<()> {
+    let since = raxx_store::now_ms() - 3_600_000;
+    let (account, by_ip) = state.store.auth_failures_since(email, ip, since).await?;
+    if account >= MAX_FAILURES_PER_ACCOUNT_HOUR || by_ip >= MAX_FAILURES_PER_IP_HOUR {
+        let mut ev = AuditEvent::new("anonymous", "auth.rate_limited", Outcome::Denied)
+            .target("operator", email.to_string())
+            .reason(if account >= MAX_FAILURES_PER_ACCOUNT_HOUR {
+                "account"
+            } else {
+                "ip"
+            });
+        ev.ip = ip.map(str::to_string);
+        state.store.audit(ev).await?;
+        return Err(AppError::Conflict {
+            status: 429,
+            code: "rate_limited",
+            message: "too many failed sign-in attempts in the last hour; try again later".into(),
+        });
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 pub struct RegisterStart {
     email: Option<String>,
@@ -146,6 +174,7 @@ pub async fn register_start(
                 "wrong enrolment code"
             };
             let mut ev = AuditEvent::new("anonymous", "auth.register", Outcome::Denied)
+                .target("operator", email.clone())
                 .reason(reason)
                 .with("email", email.clone());
             ev.ip = ip;
@@ -203,6 +232,7 @@ pub async fn register_finish(
         Ok(p) => p,
         Err(e) => {
             let mut ev = AuditEvent::new("anonymous", "auth.register", Outcome::Denied)
+                .target("operator", email.clone())
                 .reason(format!("passkey verification failed: {e}"))
                 .with("email", email.clone());
             ev.ip = ip;
@@ -275,23 +305,33 @@ pub struct LoginStart {
 
 pub async fn login_start(
     State(state): State<AppState>,
+    ctx: Ctx,
     Json(body): Json<LoginStart>,
 ) -> AppResult<Response> {
     let email = normalise_email(&body.email);
-    let refused = || AppError::invalid("no passkey is registered for this email on this console");
+    throttle(&state, &email, ctx.ip.as_deref()).await?;
     let admin = state
         .store
         .admin_by_email(&email)
         .await?
-        .filter(|a| !a.disabled)
-        .ok_or_else(refused)?;
-    let stored = state.store.passkeys_of(admin.id).await?;
+        .filter(|a| !a.disabled);
+    let stored = match &admin {
+        Some(a) => state.store.passkeys_of(a.id).await?,
+        None => Vec::new(),
+    };
     let passkeys: Vec<Passkey> = stored
         .iter()
         .filter_map(|p| serde_json::from_str(&p.passkey).ok())
         .collect();
     if passkeys.is_empty() {
-        return Err(refused());
+        let mut ev = AuditEvent::new("anonymous", "auth.login", Outcome::Denied)
+            .target("operator", email.clone())
+            .reason("no usable passkey for this email");
+        ev.ip = ctx.ip.clone();
+        state.store.audit(ev).await?;
+        return Err(AppError::invalid(
+            "no passkey is registered for this email on this console",
+        ));
     }
     let (challenge, auth) = state
         .webauthn
@@ -342,6 +382,7 @@ pub async fn login_finish(
         Err(e) => {
             let regression = matches!(e, WebauthnError::CredentialPossibleCompromise);
             let mut ev = AuditEvent::new(admin.id.to_string(), "auth.login", Outcome::Denied)
+                .target("operator", email.clone())
                 .reason(if regression {
                     "signature counter went backwards: possible cloned authenticator".to_string()
                 } else {

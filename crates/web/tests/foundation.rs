@@ -646,3 +646,25 @@ async fn disabling_an_operator_ends_their_sessions_and_grant_changes_apply_at_on
         assert_eq!(inv(&other).await, 401);
     }
 }
+
+#[tokio::test]
+async fn sign_in_failures_are_rate_limited_per_account() {
+    for url in database_urls().await {
+        let c = TestConsole::start(Env::Staging, &url, "").await;
+        let client = c.client();
+        let attempt = |email: &'static str| {
+            let r = client.post(c.url("/auth/login/start")).json(&json!({ "email": email }));
+            async move { r.send().await.unwrap() }
+        };
+        for _ in 0..raxx_web::auth::MAX_FAILURES_PER_ACCOUNT_HOUR {
+            assert_eq!(attempt("ghost@raxx.test").await.status(), 400);
+        }
+        let limited = attempt("ghost@raxx.test").await;
+        assert_eq!(limited.status(), 429);
+        let body: Value = limited.json().await.unwrap();
+        assert_eq!(body["error"], "rate_limited");
+        // Another account from the same address is still below the per-IP limit.
+        assert_eq!(attempt("other@raxx.test").await.status(), 400);
+        assert_eq!(c.audit_count("auth.rate_limited", "denied").await, 1);
+    }
+}
