@@ -42,7 +42,7 @@ fn config(dir: &std::path::Path, port: u16, db: &str) -> std::path::PathBuf {
 async fn start(dir: &std::path::Path, db: &str) -> Instance {
     let port = free_port();
     let cfg = config(dir, port, db);
-    let child = Command::new(env!("CARGO_BIN_EXE_raxx-console"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_raxx-console"))
         .args(["serve", "--config"])
         .arg(&cfg)
         .stdout(Stdio::null())
@@ -61,6 +61,8 @@ async fn start(dir: &std::path::Path, db: &str) -> Instance {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("instance on {port} did not become ready");
 }
 
