@@ -653,7 +653,9 @@ async fn sign_in_failures_are_rate_limited_per_account() {
         let c = TestConsole::start(Env::Staging, &url, "").await;
         let client = c.client();
         let attempt = |email: &'static str| {
-            let r = client.post(c.url("/auth/login/start")).json(&json!({ "email": email }));
+            let r = client
+                .post(c.url("/auth/login/start"))
+                .json(&json!({ "email": email }));
             async move { r.send().await.unwrap() }
         };
         for _ in 0..raxx_web::auth::MAX_FAILURES_PER_ACCOUNT_HOUR {
