@@ -204,17 +204,18 @@ impl ChainVerifier {
 
 /// Keys whose values never enter the audit log, wherever they appear in a context.
 pub fn redact(value: &mut Value) {
+    // Exact key names only: `key` (a flag key) and `code` (an error code) are not secrets.
     const SECRET_KEYS: &[&str] = &[
         "secret",
         "token",
         "password",
-        "key",
         "api_key",
+        "private_key",
         "enrol_code",
-        "code",
         "credential",
         "access_token",
         "authorization",
+        "cookie",
     ];
     match value {
         Value::Object(map) => {
@@ -324,5 +325,12 @@ mod tests {
         assert_eq!(v["secret"], "[redacted]");
         assert_eq!(v["nested"][0]["token"], "[redacted]");
         assert_eq!(v["app"], "a");
+        let mut denial = serde_json::json!({"code": "env_mismatch", "key": "new-checkout"});
+        redact(&mut denial);
+        assert_eq!(
+            denial["code"], "env_mismatch",
+            "error codes are not secrets"
+        );
+        assert_eq!(denial["key"], "new-checkout", "flag keys are not secrets");
     }
 }
