@@ -67,7 +67,14 @@ async function crawl(page, c, who, prodWrites) {
 
 for (const env of ["staging", "prod"]) {
   test(`every page on ${env} shows the env pill; staging renders no prod-write control`, async () => {
-    const c = await startConsole(env, apps[env] + GROUPS);
+    // The prod console reads its staging source from a real staging console.
+    const staging = env === "prod" ? await startConsole("staging", apps.staging) : null;
+    let source = "";
+    if (staging) {
+      const key = staging.cli("keys", "create", "--app", "raxx-api-staging", "--kind", "read").trim().split("\n").pop();
+      source = `staging_source_url = "${staging.origin}"\nstaging_source_key = "${key}"\n`;
+    }
+    const c = await startConsole(env, source + apps[env] + GROUPS);
     const prodWrites = manifestRoutes().filter((r) => r.cls === "prod-write");
     assert.ok(prodWrites.length > 0 || env === "prod", "the manifest declares prod-write routes");
     try {
@@ -83,6 +90,7 @@ for (const env of ["staging", "prod"]) {
       }
     } finally {
       await c.stop();
+      await staging?.stop();
     }
   });
 }

@@ -15,9 +15,14 @@ pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let listen = cfg.config.listen.clone();
     tracing::info!(env = %cfg.env, origin = %cfg.origin, "starting the {} console", cfg.env);
     let state = prepare(cfg).await?;
+    // A schedule that does not parse stops the start here, naming the job.
+    let scheduler = raxx_jobs::Scheduler::from_config(state.clone())?;
     let listener = bind(&listen).await?;
     tracing::info!("listening on {listen}");
-    raxx_web::serve(state, listener, shutdown_signal()).await?;
+    let jobs = scheduler.spawn();
+    let served = raxx_web::serve(state, listener, shutdown_signal()).await;
+    jobs.stop().await; // at a safe point: running jobs finish or stop, leases released
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -9,6 +9,11 @@ use anyhow::Context;
 use crate::commands::issue_login_link;
 use crate::runtime::{bind, load_config, prepare, shutdown_signal};
 
+// Tokens: the in-process Heroku fake, its control endpoint, demo keys (docs/tokens.md).
+mod tokens;
+// Status: checks per demo app and an endpoint to flip; jobs run in both consoles (docs/jobs.md).
+mod status;
+
 pub const STAGING_URL: &str = "http://staging.localhost:8081";
 pub const PROD_URL: &str = "http://prod.localhost:8080";
 const ADMINS: &str = r#"admin_emails = ["alice@raxx.test", "bob@raxx.test"]"#;
@@ -54,17 +59,31 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<ExitCode> {
     let dir = data_dir.display().to_string();
     let staging_path = data_dir.join("staging.toml");
     let prod_path = data_dir.join("prod.toml");
-    std::fs::write(&staging_path, staging_config(&dir))?;
-    std::fs::write(&prod_path, prod_config(&dir))?;
+    let heroku = tokens::DemoHeroku::start().await?;
+    let staging_text = heroku.add_to(staging_config(&dir), raxx_core::Env::Staging)?;
+    let prod_text = heroku.add_to(prod_config(&dir), raxx_core::Env::Prod)?;
+    let health = status::DemoHealth::start().await?;
+    let staging_text = health.add_to(staging_text, raxx_core::Env::Staging, STAGING_URL);
+    let prod_text = health.add_to(prod_text, raxx_core::Env::Prod, PROD_URL);
+    std::fs::write(&staging_path, staging_text)?;
+    std::fs::write(&prod_path, prod_text)?;
 
     let mut links = Vec::new();
+    let mut flag_keys = Vec::new();
     let mut servers = Vec::new();
+    let mut schedulers = Vec::new();
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     for path in [&staging_path, &prod_path] {
         let cfg = load_config(Some(path))?;
         let listen = cfg.config.listen.clone();
         let state = prepare(cfg).await?;
+        tokens::seed_keys(&state).await?;
+        // Flags: the staging flags file, OFREP client keys, prod's staging source (docs/flags.md).
+        flag_keys
+            .push(crate::flags_cmd::demo_seed(&state, data_dir, &prod_path, STAGING_URL).await?);
+        let scheduler = raxx_jobs::Scheduler::from_config(state.clone())?;
         let listener = bind(&listen).await?;
+        schedulers.push(scheduler.spawn());
         for email in ["alice@raxx.test", "bob@raxx.test"] {
             links.push((
                 state.env(),
@@ -96,6 +115,16 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<ExitCode> {
         println!("  {:<8} {email:<17} {url}", env.as_str());
     }
     println!();
+    heroku.print_help();
+    println!();
+    health.print_help();
+    println!();
+    let urls = [
+        (raxx_core::Env::Staging, STAGING_URL),
+        (raxx_core::Env::Prod, PROD_URL),
+    ];
+    crate::flags_cmd::print_demo(&flag_keys, data_dir, &urls);
+    println!();
     println!(
         "Passkey enrolment code for the demo admins: demo-enrol-code. Ctrl-C stops both consoles."
     );
@@ -103,6 +132,9 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<ExitCode> {
     let _ = stop_tx.send(());
     for s in servers {
         let _ = s.await;
+    }
+    for s in schedulers {
+        s.stop().await;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 
 mod commands;
 mod demo;
+mod flags_cmd;
 mod runtime;
 
 use std::path::PathBuf;
@@ -54,6 +55,16 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Feature flags: apply a flags file (staging only).
+    Flags {
+        #[command(subcommand)]
+        command: flags_cmd::FlagsCommand,
+    },
+    /// App API keys: create one (the secret is printed once).
+    Keys {
+        #[command(subcommand)]
+        command: flags_cmd::KeysCommand,
     },
     /// Validate the config and print what it derives.
     Config {
@@ -117,6 +128,8 @@ fn main() -> ExitCode {
             } => {
                 commands::audit_export(config.as_deref(), matches!(format, ExportFormat::Csv)).await
             }
+            Command::Flags { command } => flags_cmd::flags(config.as_deref(), command).await,
+            Command::Keys { command } => flags_cmd::keys(config.as_deref(), command).await,
             Command::Config {
                 command: ConfigCommand::Check,
             } => commands::config_check(config.as_deref()),

@@ -55,6 +55,7 @@ pub async fn prepare(cfg: Resolved) -> anyhow::Result<AppState> {
         .as_deref()
         .map(|c| hash_token(c.trim()));
     let state = AppState::new(cfg, store, env_code.clone())?;
+    raxx_web::tokens::start_up(&state).await?; // [[apps.tokens]] into the token inventory
     if env_code.is_none()
         && raxx_web::auth::bootstrap_pending(&state)
             .await

@@ -120,6 +120,9 @@ pub struct TokenConfig {
     pub provider: String,
     pub authorization_id: Option<String>,
     pub api_key_env: Option<String>,
+    /// Demo and tests only: the key itself, accepted only while heroku_api_url is on this machine (a local fake); real keys come from api_key_env (see docs/tokens.md).
+    #[serde(default, skip_serializing)]
+    pub api_key: Option<String>,
     #[serde(default)]
     pub scope: Vec<String>,
     #[serde(default)]

@@ -7,9 +7,14 @@
 pub mod admins;
 pub mod audit;
 pub mod auth;
+pub mod checks;
+pub mod customers;
+pub mod flags;
+pub mod jobs;
 pub mod keys;
 pub mod sessions;
 pub mod testing;
+pub mod tokens;
 
 use std::time::Duration;
 

@@ -7,14 +7,19 @@
 
 pub mod api;
 pub mod auth;
+pub mod customers;
 pub mod error;
+pub mod flags;
 pub mod gate;
+pub mod jobs_pages;
 pub mod manifest;
 pub mod metrics;
 pub mod ops;
 pub mod pages;
 pub mod server;
 pub mod state;
+pub mod status;
+pub mod tokens;
 
 pub use manifest::{Route, route_manifest};
 pub use server::{build_router, serve};

@@ -30,6 +30,7 @@ pub struct Layout {
     pub flash: Option<String>,
     pub audit: bool,
     pub invites: bool,
+    pub tokens: bool,
 }
 
 impl Layout {
@@ -49,14 +50,25 @@ impl Layout {
             flash: ctx.and_then(|c| c.flash.clone()),
             audit: ctx.is_some_and(|c| c.has(Resource::Audit, Level::User)),
             invites: ctx.is_some_and(|c| c.has(Resource::Invite, Level::Reader)),
+            tokens: ctx.is_some_and(|c| c.has(Resource::Token, Level::Reader)),
         }
     }
 
     /// (label, href) of the main navigation, only what this operator can open.
     pub fn nav_items(&self) -> Vec<(&'static str, &'static str)> {
         let mut items = vec![("Dashboard", "/")];
+        items.push(("Status", "/status"));
+        items.push(("Flags", "/flags"));
+        if self.env == Env::Prod {
+            items.push(("Promotions", "/promotions"));
+        }
+        items.push(("Customers", "/customers"));
+        items.push(("Jobs", "/jobs"));
         if self.audit {
             items.push(("Audit log", "/audit"));
+        }
+        if self.tokens {
+            items.push(("Tokens", "/tokens"));
         }
         items.push(("Sessions", "/sessions"));
         items.push(("Operators", "/operators"));
@@ -67,7 +79,7 @@ impl Layout {
     }
 }
 
-fn render(t: &impl Template) -> Response {
+pub(crate) fn render(t: &impl Template) -> Response {
     match t.render() {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
@@ -200,6 +212,8 @@ struct Dashboard {
     app_count: usize,
     session_count: usize,
     recent: Option<Vec<AuditRow>>,
+    expiring: Vec<crate::tokens::ExpiringToken>,
+    status: Option<crate::status::Summary>,
 }
 
 pub async fn dashboard(State(state): State<AppState>, ctx: Ctx) -> AppResult<Response> {
@@ -219,6 +233,8 @@ pub async fn dashboard(State(state): State<AppState>, ctx: Ctx) -> AppResult<Res
         app_count: state.cfg.config.apps.len(),
         session_count,
         recent,
+        expiring: crate::tokens::dashboard_reminders(&state, &ctx).await,
+        status: crate::status::summary(&state).await,
     }))
 }
 

@@ -16,6 +16,10 @@ pub struct AppState {
     pub policy: SessionPolicy,
     /// SHA-256 of the bootstrap enrolment code (from `ADMIN_ENROL_CODE` or generated).
     pub enrol_code_hash: Option<Arc<str>>,
+    /// This console's customers database (SPEC §9), its own connection; see `customers.rs`.
+    pub customers: Arc<raxx_store::customers::CustomerDb>,
+    /// Each app's evaluated flags, keyed by revision (see `flags::FlagCache`).
+    pub flag_cache: Arc<crate::flags::FlagCache>,
 }
 
 impl AppState {
@@ -42,7 +46,10 @@ impl AppState {
             cfg.config.session.idle_minutes,
             cfg.config.session.absolute_hours,
         );
+        let customers = crate::customers::open_customer_db(&cfg).map_err(anyhow::Error::msg)?;
         Ok(AppState {
+            customers: Arc::new(customers),
+            flag_cache: Default::default(),
             cfg: Arc::new(cfg),
             store,
             webauthn: Arc::new(webauthn),

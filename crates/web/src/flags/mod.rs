@@ -1,0 +1,143 @@
+//! Feature flags on the web (SPEC §7, §13): OFREP evaluation for apps, the staging flags
+//! apply and the read API the prod console promotes from, the read-only flag pages, and
+//! prod's promotion queue and kill switch. Decisions are in `docs/flags.md`.
+//!
+//! - [`ofrep`]: `POST /ofrep/v1/evaluate/flags[/{key}]`, over the in-memory [`FlagCache`];
+//! - [`apply`]: `PUT`/`GET /api/v1/apps/{app}/flags` and [`apply_flags_file`] (also the CLI's);
+//! - [`promote`]: the actions behind both the promotion pages and their JSON twins;
+//! - [`source`]: reading the staging console's flag state from prod;
+//! - [`api`], [`pages`]: the JSON and HTML faces; [`view`]: how flags read on a page.
+
+pub mod api;
+pub mod apply;
+mod cache;
+pub mod ofrep;
+pub mod pages;
+pub mod promote;
+pub mod source;
+mod view;
+
+use axum::http::Method;
+use raxx_core::Env;
+use raxx_core::audit::Outcome;
+use raxx_core::config::AppConfig;
+use raxx_core::gate::{Access, Class, Denial, KeyKind, Principal};
+use raxx_core::promotion::PromotionError;
+use raxx_core::rbac::Resource;
+
+use crate::error::{AppError, AppResult};
+use crate::gate::Ctx;
+use crate::manifest::{Route, route};
+use crate::state::AppState;
+
+pub use apply::{ApplyError, apply_flags_file};
+pub use cache::{CachedFlags, FlagCache};
+
+/// Every flags route. Reads of flag state need `console-flag-reader` (or a key of the
+/// app); promotions and the kill switch are prod-writes; applying a file is staging-only.
+pub fn routes() -> Vec<Route> {
+    use Access::*;
+    const FLAG: Resource = Resource::Flag;
+    vec![
+        // OFREP, for apps with a client key.
+        route!(POST "/ofrep/v1/evaluate/flags/{key}", Read, Key(KeyKind::Client), "flag.evaluate", ofrep::evaluate_flag),
+        route!(POST "/ofrep/v1/evaluate/flags", Read, Key(KeyKind::Client), "flag.evaluate", ofrep::evaluate_flags),
+        // Flag state as config: staging applies a file; prod reads staging's state.
+        route!(GET "/api/v1/apps/{app}/flags", Read, RoleOrKey(FLAG, KeyKind::Read), "flag.read", apply::get_flags),
+        route!(PUT "/api/v1/apps/{app}/flags", Write, Key(KeyKind::Deploy), Some(Env::Staging), "flag.apply", apply::put_flags),
+        // Promotions and the kill switch (JSON).
+        route!(GET "/api/v1/promotions", Read, Role(FLAG), "flag.promotion.list", api::promotions),
+        route!(GET "/api/v1/promotions/{id}", Read, Role(FLAG), "flag.promotion.view", api::promotion),
+        route!(POST "/api/v1/promotions", ProdWrite, Role(FLAG), "flag.promotion.queue", api::queue),
+        route!(POST "/api/v1/promotions/{id}/approve", ProdWrite, Role(FLAG), "flag.promotion.approve", api::approve),
+        route!(POST "/api/v1/promotions/{id}/reject", ProdWrite, Role(FLAG), "flag.promotion.reject", api::reject),
+        route!(POST "/api/v1/apps/{app}/flags/{key}/kill", ProdWrite, Role(FLAG), "flag.kill", api::kill),
+        // Pages.
+        route!(GET "/flags", Read, Role(FLAG), "flag.list", pages::index),
+        route!(GET "/apps/{app}/flags", Read, Role(FLAG), "flag.list", pages::app_flags),
+        route!(GET "/apps/{app}/flags/{key}", Read, Role(FLAG), "flag.view", pages::flag),
+        route!(POST "/apps/{app}/flags/{key}/kill", ProdWrite, Role(FLAG), "flag.kill", pages::kill),
+        route!(GET "/promotions", Read, Role(FLAG), "flag.promotion.list", pages::promotions),
+        route!(GET "/promotions/new", Read, Role(FLAG), "flag.promotion.new", pages::new_promotion),
+        route!(POST "/promotions", ProdWrite, Role(FLAG), "flag.promotion.queue", pages::queue),
+        route!(GET "/promotions/{id}", Read, Role(FLAG), "flag.promotion.view", pages::promotion),
+        route!(POST "/promotions/{id}/approve", ProdWrite, Role(FLAG), "flag.promotion.approve", pages::approve),
+        route!(POST "/promotions/{id}/reject", ProdWrite, Role(FLAG), "flag.promotion.reject", pages::reject),
+    ]
+}
+
+/// The apps of this console's env, from config: every promotion query filters on them.
+pub fn env_apps(state: &AppState) -> Vec<String> {
+    state
+        .cfg
+        .config
+        .apps
+        .iter()
+        .filter(|a| a.env == state.env())
+        .map(|a| a.name.clone())
+        .collect()
+}
+
+/// An app of this console's env, or 404.
+pub(crate) fn known_app<'s>(state: &'s AppState, app: &str) -> AppResult<&'s AppConfig> {
+    state
+        .cfg
+        .app(app)
+        .filter(|a| a.env == state.env())
+        .ok_or_else(|| {
+            AppError::NotFound(format!(
+                "`{app}` is not an app of the {} console",
+                state.env()
+            ))
+        })
+}
+
+/// A key may only touch its own app: refuse (and audit) a key of another app.
+pub(crate) async fn check_key_app(state: &AppState, ctx: &Ctx, app: &str) -> AppResult<()> {
+    let Principal::Key { app: key_app, .. } = &ctx.principal else {
+        return Ok(());
+    };
+    if key_app == app {
+        return Ok(());
+    }
+    let denial = Denial::Forbidden {
+        message: format!("this key belongs to the app `{key_app}`, not `{app}`"),
+        needed: None,
+    };
+    state
+        .store
+        .audit(
+            ctx.event(ctx.route_action, Outcome::Denied)
+                .app(app)
+                .reason(denial.message())
+                .with("error", denial.code()),
+        )
+        .await?;
+    Err(AppError::Denied(denial))
+}
+
+/// Promotion refusals as API errors: `self_approval` 403; `stale`, `not_pending`,
+/// `expired`, `content_changed` 409; a bad request 400.
+pub(crate) fn promotion_error(e: PromotionError) -> AppError {
+    let status = match e {
+        PromotionError::SelfApproval => 403,
+        PromotionError::Stale { .. }
+        | PromotionError::NotPending(_)
+        | PromotionError::Expired
+        | PromotionError::ContentChanged => 409,
+        PromotionError::ReasonRequired | PromotionError::Invalid(_) => 400,
+    };
+    AppError::Conflict {
+        status,
+        code: e.code(),
+        message: e.to_string(),
+    }
+}
+
+/// The operator behind a session principal (promotions and kills are operator actions).
+pub(crate) fn operator(ctx: &Ctx) -> AppResult<(i64, String)> {
+    ctx.admin
+        .as_ref()
+        .map(|a| (a.id, a.email.clone()))
+        .ok_or_else(|| AppError::Internal("this action needs a signed-in operator".into()))
+}

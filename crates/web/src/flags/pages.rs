@@ -1,0 +1,580 @@
+//! The flag and promotion pages. Flags are read-only on both envs; the prod-write
+//! controls (new promotion, approve, reject, kill) are rendered on prod only, and only for
+//! an operator who can take them — on staging they are absent from the HTML.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Form;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use raxx_core::Env;
+use raxx_core::flags::{FileFormat, diff_flag, diff_flags, parse_flags_file};
+use raxx_core::promotion::PromotionStatus;
+use raxx_core::rbac::Resource;
+use serde::Deserialize;
+
+use super::api::status_filter;
+use super::promote::{self, promotable_apps};
+use super::view::{
+    ChangeRow, FlagRow, HistoryRow, VariantRow, change_rows, default_text, history_rows, rule_text,
+    variant_rows,
+};
+use super::{env_apps, known_app};
+use crate::error::{AppError, AppResult};
+use crate::gate::Ctx;
+use crate::ops::fmt_time;
+use crate::pages::{Layout, redirect_with_flash};
+use crate::state::AppState;
+
+fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}
+
+fn parse_id(id: &str) -> AppResult<i64> {
+    id.parse()
+        .map_err(|_| AppError::NotFound(format!("promotion `{id}` was not found")))
+}
+
+/// Operator id → email, for "requested by" columns.
+async fn emails(state: &AppState) -> AppResult<HashMap<i64, String>> {
+    Ok(state
+        .store
+        .admins()
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a.email))
+        .collect())
+}
+
+fn who(emails: &HashMap<i64, String>, id: i64) -> String {
+    emails
+        .get(&id)
+        .cloned()
+        .unwrap_or_else(|| format!("operator {id}"))
+}
+
+// ---------------------------------------------------------------------------- flags
+
+pub struct AppSummary {
+    pub name: String,
+    pub flags: usize,
+    pub enabled: usize,
+    pub promote_from: String,
+}
+
+#[derive(Template)]
+#[template(path = "flags_index.html")]
+struct IndexPage {
+    layout: Layout,
+    apps: Vec<AppSummary>,
+}
+
+/// `GET /flags`: this env's apps and their flag counts.
+pub async fn index(State(state): State<AppState>, ctx: Ctx) -> AppResult<Response> {
+    let mut apps = Vec::new();
+    for name in env_apps(&state) {
+        let flags = state.store.flag_state(&name).await?;
+        apps.push(AppSummary {
+            flags: flags.flags.len(),
+            enabled: flags.flags.values().filter(|s| s.flag.enabled).count(),
+            promote_from: state
+                .cfg
+                .app(&name)
+                .and_then(|a| a.promote_from.clone())
+                .unwrap_or_default(),
+            name,
+        });
+    }
+    Ok(render(&IndexPage {
+        layout: Layout::new(&state, Some(&ctx), "Flags", "Flags"),
+        apps,
+    }))
+}
+
+pub struct LastFileView {
+    pub applied_at: String,
+    pub applied_by: String,
+    pub changes: Vec<ChangeRow>,
+    /// Differences between the file and the live state (none when nothing else wrote).
+    pub drift: Vec<ChangeRow>,
+}
+
+#[derive(Template)]
+#[template(path = "flags_app.html")]
+struct AppFlagsPage {
+    layout: Layout,
+    app: String,
+    rows: Vec<FlagRow>,
+    revision: i64,
+    staging: bool,
+    last_file: Option<LastFileView>,
+    promote_from: Option<String>,
+    can_promote: bool,
+}
+
+/// `GET /apps/{app}/flags`: the state at a glance; on staging, the last applied file.
+pub async fn app_flags(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(app): Path<String>,
+) -> AppResult<Response> {
+    let cfg = known_app(&state, &app)?;
+    let promote_from = cfg.promote_from.clone();
+    let flags = state.store.flag_state(&app).await?;
+    let staging = state.env() == Env::Staging;
+    let last_file = if staging {
+        match state.store.last_applied_file(&app).await? {
+            Some(last) => {
+                let changes: Vec<ChangeRow> = last
+                    .diff
+                    .as_array()
+                    .map(|items| {
+                        items
+                            .iter()
+                            .map(|c| ChangeRow {
+                                key: c["flag"].as_str().unwrap_or_default().to_owned(),
+                                kind: match c["kind"].as_str() {
+                                    Some("added") => "added",
+                                    Some("removed") => "removed",
+                                    _ => "changed",
+                                },
+                                summary: c["summary"].as_str().unwrap_or_default().to_owned(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let drift = parse_flags_file(&last.file.to_string(), FileFormat::Json)
+                    .map(|file| change_rows(&diff_flags(&file, &flags.app_flags())))
+                    .unwrap_or_default();
+                Some(LastFileView {
+                    applied_at: fmt_time(last.applied_at),
+                    applied_by: last.applied_by,
+                    changes,
+                    drift,
+                })
+            }
+            None => None,
+        }
+    } else {
+        None
+    };
+    Ok(render(&AppFlagsPage {
+        layout: Layout::new(&state, Some(&ctx), format!("Flags · {app}"), "Flags"),
+        rows: flags.flags.values().map(FlagRow::new).collect(),
+        revision: flags.revision,
+        staging,
+        last_file,
+        can_promote: state.env() == Env::Prod
+            && promote_from.is_some()
+            && ctx.can_write(Resource::Flag),
+        promote_from,
+        app,
+    }))
+}
+
+pub struct FlagView {
+    pub row: FlagRow,
+    pub default: String,
+    pub variants: Vec<VariantRow>,
+    pub rules: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "flags_detail.html")]
+struct FlagPage {
+    layout: Layout,
+    app: String,
+    key: String,
+    flag: Option<FlagView>,
+    history: Vec<HistoryRow>,
+    can_kill: bool,
+}
+
+/// `GET /apps/{app}/flags/{key}`: variants, rules in words, history; the kill switch on prod.
+pub async fn flag(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((app, key)): Path<(String, String)>,
+) -> AppResult<Response> {
+    known_app(&state, &app)?;
+    let flags = state.store.flag_state(&app).await?;
+    let history = state.store.flag_history(&app, &key, 100).await?;
+    let stored = flags.flags.get(&key);
+    if stored.is_none() && history.is_empty() {
+        return Err(AppError::NotFound(format!("`{app}` has no flag `{key}`")));
+    }
+    let flag = stored.map(|s| FlagView {
+        row: FlagRow::new(s),
+        default: default_text(&s.flag),
+        variants: variant_rows(&s.flag),
+        rules: s.flag.rules.iter().map(rule_text).collect(),
+    });
+    let can_kill = state.env() == Env::Prod
+        && ctx.can_write(Resource::Flag)
+        && stored.is_some_and(|s| s.flag.enabled);
+    Ok(render(&FlagPage {
+        layout: Layout::new(&state, Some(&ctx), format!("{key} · {app}"), "Flags"),
+        history: history_rows(&key, &history),
+        flag,
+        can_kill,
+        app,
+        key,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct ReasonForm {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /apps/{app}/flags/{key}/kill`.
+pub async fn kill(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((app, key)): Path<(String, String)>,
+    Form(f): Form<ReasonForm>,
+) -> AppResult<Response> {
+    let killed = promote::kill(&state, &ctx, &app, &key, &f.reason).await?;
+    let msg = if killed.changed {
+        format!(
+            "{key} is disabled on {} ({app}): apps now get its default variant with reason DISABLED. Re-enabling goes through a promotion.",
+            state.env().pill()
+        )
+    } else {
+        format!("{key} was already disabled; recorded.")
+    };
+    Ok(redirect_with_flash(
+        &format!("/apps/{app}/flags/{key}"),
+        &msg,
+    ))
+}
+
+// ----------------------------------------------------------------------- promotions
+
+pub struct PromotionRow {
+    pub id: i64,
+    pub app: String,
+    pub status: String,
+    pub flags: String,
+    pub requested_by: String,
+    pub reason: String,
+    pub created: String,
+    pub expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "promotions.html")]
+struct PromotionsPage {
+    layout: Layout,
+    rows: Vec<PromotionRow>,
+    status: String,
+    statuses: Vec<&'static str>,
+    new_for: Vec<String>,
+    prod: bool,
+}
+
+/// `GET /promotions?status=`: the queue of this env's apps.
+pub async fn promotions(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(p): Query<HashMap<String, String>>,
+) -> AppResult<Response> {
+    let status = status_filter(&p)?;
+    let records = state
+        .store
+        .promotions(&env_apps(&state), status, 200)
+        .await?;
+    let emails = emails(&state).await?;
+    let rows = records
+        .iter()
+        .map(|r| {
+            let p = &r.promotion;
+            PromotionRow {
+                id: p.id,
+                app: p.target_app.clone(),
+                status: p.status.to_string(),
+                flags: p
+                    .flags
+                    .iter()
+                    .map(|f| f.key.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                requested_by: who(&emails, p.requested_by),
+                reason: p.reason.clone(),
+                created: fmt_time(p.created_at),
+                expires: fmt_time(p.expires_at),
+            }
+        })
+        .collect();
+    let new_for = if ctx.can_write(Resource::Flag) {
+        promotable_apps(&state)
+    } else {
+        Vec::new()
+    };
+    Ok(render(&PromotionsPage {
+        layout: Layout::new(&state, Some(&ctx), "Promotions", "Promotions"),
+        rows,
+        status: status.map(|s| s.to_string()).unwrap_or_default(),
+        statuses: PromotionStatus::ALL.iter().map(|s| s.as_str()).collect(),
+        new_for,
+        prod: state.env() == Env::Prod,
+    }))
+}
+
+pub struct CandidateRow {
+    pub key: String,
+    pub kind: &'static str,
+    pub summary: String,
+    pub staging_version: String,
+    pub prod_version: String,
+}
+
+#[derive(Template)]
+#[template(path = "promotion_new.html")]
+struct NewPromotionPage {
+    layout: Layout,
+    app: String,
+    staging_app: String,
+    rows: Vec<CandidateRow>,
+    view_hash: String,
+    can_queue: bool,
+    /// Why the staging flags could not be read (the page still renders, with a retry).
+    source_error: Option<String>,
+}
+
+/// `GET /promotions/new?app=`: staging against prod, flag by flag, to choose from.
+pub async fn new_promotion(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(p): Query<HashMap<String, String>>,
+) -> AppResult<Response> {
+    let app = match p.get("app").filter(|a| !a.is_empty()) {
+        Some(a) => a.clone(),
+        None => promotable_apps(&state).into_iter().next().ok_or_else(|| {
+            AppError::NotFound("no app of this console promotes from staging".into())
+        })?,
+    };
+    let proposal = match promote::proposal(&state, &app).await {
+        Ok(p) => p,
+        Err(AppError::Conflict {
+            code: "staging_source",
+            message,
+            ..
+        }) => {
+            let mut resp = render(&NewPromotionPage {
+                layout: Layout::new(&state, Some(&ctx), "New promotion", "Promotions"),
+                staging_app: String::new(),
+                rows: Vec::new(),
+                view_hash: String::new(),
+                can_queue: false,
+                source_error: Some(message),
+                app,
+            });
+            *resp.status_mut() = axum::http::StatusCode::BAD_GATEWAY;
+            return Ok(resp);
+        }
+        Err(e) => return Err(e),
+    };
+    let version = |v: Option<i64>| v.map_or_else(|| "—".to_owned(), |v| format!("v{v}"));
+    let rows = proposal
+        .changes
+        .iter()
+        .map(|c| CandidateRow {
+            key: c.key.clone(),
+            kind: super::view::kind_text(c.kind),
+            summary: c.summary.clone(),
+            staging_version: version(proposal.staging.versions.get(&c.key).copied()),
+            prod_version: version(proposal.prod.flags.get(&c.key).map(|s| s.version)),
+        })
+        .collect();
+    Ok(render(&NewPromotionPage {
+        layout: Layout::new(&state, Some(&ctx), "New promotion", "Promotions"),
+        staging_app: proposal.staging_app,
+        rows,
+        view_hash: proposal.view_hash,
+        can_queue: ctx.can_write(Resource::Flag),
+        source_error: None,
+        app,
+    }))
+}
+
+/// `POST /promotions`: `app`, `flag` (repeated), `reason`, `view_hash`.
+pub async fn queue(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> AppResult<Response> {
+    let mut app = String::new();
+    let mut keys = Vec::new();
+    let mut reason = String::new();
+    let mut view = None;
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "app" => app = v.into_owned(),
+            "flag" => keys.push(v.into_owned()),
+            "reason" => reason = v.into_owned(),
+            "view_hash" => view = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let (p, _) = promote::queue(&state, &ctx, &app, &keys, &reason, view.as_deref()).await?;
+    Ok(redirect_with_flash(
+        &format!("/promotions/{}", p.id),
+        &format!(
+            "Promotion #{} queued. Another flag admin must approve it within 7 days.",
+            p.id
+        ),
+    ))
+}
+
+pub struct PromotedRow {
+    pub key: String,
+    pub base_version: String,
+    pub current_version: String,
+    pub moved: bool,
+    pub kind: &'static str,
+    pub summary: String,
+    pub fields: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "promotion_detail.html")]
+struct PromotionPage {
+    layout: Layout,
+    id: i64,
+    app: String,
+    status: String,
+    pending: bool,
+    reason: String,
+    requested_by: String,
+    created: String,
+    expires: String,
+    decided: Option<(String, String, String)>,
+    applied: String,
+    content_hash: String,
+    rows: Vec<PromotedRow>,
+    can_decide: bool,
+    own: bool,
+}
+
+/// `GET /promotions/{id}`: each flag against prod now; approve/reject on prod.
+pub async fn promotion(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let record = promote::find(&state, parse_id(&id)?).await?;
+    let p = &record.promotion;
+    let prod = state.store.flag_state(&p.target_app).await?;
+    let emails = emails(&state).await?;
+    let version = |v: Option<i64>| v.map_or_else(|| "absent".to_owned(), |v| format!("v{v}"));
+    let rows = p
+        .flags
+        .iter()
+        .map(|f| {
+            let current = prod.flags.get(&f.key);
+            let change = diff_flag(&f.key, current.map(|c| &c.flag), f.new.as_ref());
+            PromotedRow {
+                key: f.key.clone(),
+                base_version: version(f.base_version),
+                current_version: version(current.map(|c| c.version)),
+                moved: current.map(|c| c.version) != f.base_version,
+                kind: change
+                    .as_ref()
+                    .map_or("same", |c| super::view::kind_text(c.kind)),
+                summary: change
+                    .as_ref()
+                    .map_or_else(|| "prod already has this".to_owned(), |c| c.summary.clone()),
+                fields: change
+                    .map(|c| {
+                        c.fields
+                            .iter()
+                            .map(|f| format!("{}: {}", super::view::field_name(f.field), f.detail))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    let pending = p.status == PromotionStatus::Pending;
+    let own = ctx.admin_id() == Some(p.requested_by);
+    Ok(render(&PromotionPage {
+        layout: Layout::new(
+            &state,
+            Some(&ctx),
+            format!("Promotion #{}", p.id),
+            "Promotions",
+        ),
+        id: p.id,
+        app: p.target_app.clone(),
+        status: p.status.to_string(),
+        pending,
+        reason: p.reason.clone(),
+        requested_by: who(&emails, p.requested_by),
+        created: fmt_time(p.created_at),
+        expires: fmt_time(p.expires_at),
+        decided: record.decided_by.map(|by| {
+            (
+                who(&emails, by),
+                record.decided_at.map(fmt_time).unwrap_or_default(),
+                record.decision_reason.clone().unwrap_or_default(),
+            )
+        }),
+        applied: record.applied_at.map(fmt_time).unwrap_or_default(),
+        content_hash: p.content_hash.clone(),
+        rows,
+        can_decide: state.env() == Env::Prod && pending && ctx.can_write(Resource::Flag),
+        own,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct ApproveForm {
+    #[serde(default)]
+    content_hash: String,
+}
+
+/// `POST /promotions/{id}/approve`: the form carries the content hash that was shown.
+pub async fn approve(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(f): Form<ApproveForm>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let applied = promote::approve(&state, &ctx, id, Some(&f.content_hash)).await?;
+    Ok(redirect_with_flash(
+        &format!("/promotions/{id}"),
+        &format!(
+            "Promotion #{id} approved and applied to {} on {}: {} flag change(s).",
+            applied.target_app,
+            state.env().pill(),
+            applied.changes.len()
+        ),
+    ))
+}
+
+/// `POST /promotions/{id}/reject`.
+pub async fn reject(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(f): Form<ReasonForm>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    promote::reject(&state, &ctx, id, &f.reason).await?;
+    Ok(redirect_with_flash(
+        &format!("/promotions/{id}"),
+        &format!("Promotion #{id} rejected."),
+    ))
+}

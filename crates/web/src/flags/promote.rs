@@ -1,0 +1,200 @@
+//! The actions behind both the promotion pages and their JSON twins: one implementation
+//! each. Queueing reads staging (through [`source`](super::source)) and prod, and binds the
+//! promotion to what was shown; approval, rejection and the kill switch are single
+//! audited transactions in the store.
+
+use raxx_core::Env;
+use raxx_core::audit::Outcome;
+use raxx_core::flags::{FlagChange, diff_flags};
+use raxx_core::promotion::{NewPromotion, PromotedFlag, Promotion};
+use raxx_store::flags::{Applied, FlagState, Killed, PromotionRecord};
+use raxx_store::now_ms;
+use sha2::{Digest, Sha256};
+
+use super::source::{StagingFlags, fetch_staging};
+use super::{env_apps, known_app, operator, promotion_error};
+use crate::error::{AppError, AppResult};
+use crate::gate::Ctx;
+use crate::state::AppState;
+
+/// What "New promotion" shows: staging against prod, flag by flag.
+#[derive(Debug, Clone)]
+pub struct Proposal {
+    pub prod_app: String,
+    pub staging_app: String,
+    pub staging: StagingFlags,
+    pub prod: FlagState,
+    /// Every flag that differs (staging is the new side), in key order.
+    pub changes: Vec<FlagChange>,
+    /// Hash of the staging definitions and prod versions the page showed; a queue form
+    /// carries it back so what is queued is what was reviewed.
+    pub view_hash: String,
+}
+
+/// Prod apps that promote from a staging app.
+pub fn promotable_apps(state: &AppState) -> Vec<String> {
+    if state.env() != Env::Prod {
+        return Vec::new();
+    }
+    state
+        .cfg
+        .config
+        .apps
+        .iter()
+        .filter(|a| a.env == Env::Prod && a.promote_from.is_some())
+        .map(|a| a.name.clone())
+        .collect()
+}
+
+fn prod_only(state: &AppState) -> AppResult<()> {
+    if state.env() == Env::Prod {
+        Ok(())
+    } else {
+        Err(AppError::NotFound(
+            "promotions are queued and reviewed on the prod console".into(),
+        ))
+    }
+}
+
+/// Read staging and prod for `prod_app` and diff them.
+pub async fn proposal(state: &AppState, prod_app: &str) -> AppResult<Proposal> {
+    prod_only(state)?;
+    let app = known_app(state, prod_app)?;
+    let staging_app = app.promote_from.clone().ok_or_else(|| {
+        AppError::invalid(format!(
+            "`{prod_app}` has no promote_from in the config: nothing promotes into it"
+        ))
+    })?;
+    let staging = fetch_staging(&state.cfg, &staging_app).await?;
+    let prod = state.store.flag_state(prod_app).await?;
+    let changes = diff_flags(&prod.app_flags(), &staging.flags);
+    let view = serde_json::json!({
+        "staging": staging.flags.flags,
+        "prod": prod.versions(),
+    });
+    let view_hash = hex::encode(Sha256::digest(view.to_string().as_bytes()));
+    Ok(Proposal {
+        prod_app: prod_app.to_owned(),
+        staging_app,
+        staging,
+        prod,
+        changes,
+        view_hash,
+    })
+}
+
+/// Queue a promotion of `keys` (flags that differ between staging and prod) into
+/// `prod_app`. With `seen_view`, refuse (409 `content_changed`) when staging or prod moved
+/// since the page that offered the choice was rendered.
+pub async fn queue(
+    state: &AppState,
+    ctx: &Ctx,
+    prod_app: &str,
+    keys: &[String],
+    reason: &str,
+    seen_view: Option<&str>,
+) -> AppResult<(Promotion, Vec<FlagChange>)> {
+    let (me, _) = operator(ctx)?;
+    let p = proposal(state, prod_app).await?;
+    if seen_view.is_some_and(|v| v != p.view_hash) {
+        return Err(AppError::Conflict {
+            status: 409,
+            code: "content_changed",
+            message: "staging or prod flags changed since this page was shown; review the new diff and queue again".into(),
+        });
+    }
+    let mut flags = Vec::new();
+    let mut diff = Vec::new();
+    for key in keys {
+        let Some(change) = p.changes.iter().find(|c| &c.key == key) else {
+            return Err(AppError::invalid(format!(
+                "flag `{key}` is the same on staging and prod, or exists on neither: there is nothing to promote"
+            )));
+        };
+        flags.push(PromotedFlag {
+            key: key.clone(),
+            new: p.staging.flags.flags.get(key).cloned(),
+            base_version: p.prod.flags.get(key).map(|s| s.version),
+        });
+        diff.push(change.clone());
+    }
+    let new =
+        NewPromotion::queue(prod_app, me, reason, flags, now_ms()).map_err(promotion_error)?;
+    let event = ctx
+        .event("flag.promotion.queue", Outcome::Allowed)
+        .with("staging_app", p.staging_app.clone())
+        .with("staging_revision", p.staging.revision);
+    let promotion = state.store.queue_promotion(new, &diff, event).await?;
+    Ok((promotion, diff))
+}
+
+/// One promotion of this env's apps, or 404.
+pub async fn find(state: &AppState, id: i64) -> AppResult<PromotionRecord> {
+    state
+        .store
+        .promotion(id, &env_apps(state))
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("promotion {id} was not found")))
+}
+
+/// Approve (and so apply) a promotion as the signed-in operator. `reviewed_hash` is the
+/// content hash the approver saw, when the request carries it.
+pub async fn approve(
+    state: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    reviewed_hash: Option<&str>,
+) -> AppResult<Applied> {
+    prod_only(state)?;
+    let (me, email) = operator(ctx)?;
+    let event = ctx.event("flag.promotion.approve", Outcome::Allowed);
+    state
+        .store
+        .approve_promotion(id, me, &email, reviewed_hash, &env_apps(state), event)
+        .await?
+        .map_err(promotion_error)
+}
+
+/// Reject a promotion (the requester may withdraw their own).
+pub async fn reject(
+    state: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    reason: &str,
+) -> AppResult<PromotionRecord> {
+    prod_only(state)?;
+    let (me, _) = operator(ctx)?;
+    let event = ctx.event("flag.promotion.reject", Outcome::Allowed);
+    state
+        .store
+        .reject_promotion(id, me, reason, &env_apps(state), event)
+        .await?
+        .map_err(promotion_error)
+}
+
+/// The kill switch: disable a prod flag now, without review, with a reason.
+pub async fn kill(
+    state: &AppState,
+    ctx: &Ctx,
+    app: &str,
+    key: &str,
+    reason: &str,
+) -> AppResult<Killed> {
+    prod_only(state)?;
+    let cfg = known_app(state, app)?;
+    ctx.check_target_env(state, cfg.env, &format!("the app {app}"))
+        .await?;
+    let (_, email) = operator(ctx)?;
+    if reason.trim().is_empty() {
+        return Err(AppError::Conflict {
+            status: 400,
+            code: "reason_required",
+            message: "a reason is required to disable a flag without review".into(),
+        });
+    }
+    let event = ctx.event("flag.kill", Outcome::Allowed);
+    Ok(state
+        .store
+        .kill_flag(app, key, reason, &email, event)
+        .await?)
+}

@@ -1,0 +1,216 @@
+//! The jobs page and API (SPEC §10): each job's schedule, next run (as the running
+//! schedulers publish it), last run and outcome, recent runs, and "run now".
+//!
+//! "Run now" is a gated `write` of resource `job` (`console-job-user` on staging,
+//! `console-job-admin` on prod). It queues a request, audited in the same transaction;
+//! whichever instance's scheduler claims it first runs the job as `system:<job>`.
+
+use askama::Template;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use raxx_core::audit::Outcome;
+use raxx_core::gate::{Access, Class};
+use raxx_core::rbac::Resource;
+use raxx_store::jobs::{JOB_NAMES, JobRun, PublishedSchedule};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::error::{AppError, AppResult};
+use crate::gate::Ctx;
+use crate::manifest::{Route, route};
+use crate::ops::fmt_time;
+use crate::pages::{Layout, redirect_with_flash, render};
+use crate::state::AppState;
+
+pub fn routes() -> Vec<Route> {
+    use Access::*;
+    vec![
+        route!(GET "/jobs", Read, SignedIn, "job.list", jobs_page),
+        route!(POST "/jobs/{name}/run", Write, Role(Resource::Job), "job.run_now", run_now_form),
+        route!(GET "/api/v1/jobs", Read, SignedIn, "job.list", jobs_api),
+        route!(POST "/api/v1/jobs/{name}/run", Write, Role(Resource::Job), "job.run_now", run_now_api),
+    ]
+}
+
+/// One job as the page and the API show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobView {
+    pub name: String,
+    /// `None` until a scheduler on this database has started.
+    pub schedule: Option<String>,
+    pub enabled: bool,
+    pub next_run_at: Option<i64>,
+    pub last_run: Option<JobRun>,
+    pub queued: i64,
+}
+
+impl JobView {
+    pub fn schedule_text(&self) -> String {
+        match &self.schedule {
+            Some(s) if self.enabled => s.clone(),
+            Some(s) => format!("{s} (disabled)"),
+            None => "no scheduler has reported".into(),
+        }
+    }
+    pub fn next_text(&self) -> String {
+        match (self.enabled, self.next_run_at) {
+            (false, _) => "not scheduled (disabled)".into(),
+            (true, Some(t)) => fmt_time(t),
+            (true, None) => "—".into(),
+        }
+    }
+    pub fn last_outcome(&self) -> &'static str {
+        self.last_run
+            .as_ref()
+            .map_or("never", |r| r.outcome.as_str())
+    }
+    pub fn last_text(&self) -> String {
+        self.last_run
+            .as_ref()
+            .map_or_else(|| "never".into(), |r| fmt_time(r.started_at))
+    }
+    pub fn last_duration(&self) -> String {
+        self.last_run
+            .as_ref()
+            .and_then(|r| r.duration_ms)
+            .map_or_else(|| "—".into(), |d| format!("{d} ms"))
+    }
+    pub fn last_message(&self) -> String {
+        self.last_run
+            .as_ref()
+            .map(|r| r.message.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The badge class of a run outcome.
+pub fn outcome_badge(outcome: &str) -> &'static str {
+    match outcome {
+        "ok" => "outcome-allowed",
+        "failed" => "outcome-denied",
+        "refused" => "outcome-error",
+        _ => "",
+    }
+}
+
+pub async fn job_views(state: &AppState) -> AppResult<Vec<JobView>> {
+    let schedules: Vec<PublishedSchedule> = state.store.job_schedules().await?;
+    let last = state.store.last_job_runs().await?;
+    let queued = state.store.queued_job_requests().await?;
+    Ok(JOB_NAMES
+        .iter()
+        .map(|name| {
+            let s = schedules.iter().find(|s| s.job == *name);
+            JobView {
+                name: name.to_string(),
+                schedule: s.map(|s| s.schedule.clone()),
+                enabled: s.is_none_or(|s| s.enabled),
+                next_run_at: s.and_then(|s| s.next_run_at),
+                last_run: last.iter().find(|r| r.job == *name).cloned(),
+                queued: queued
+                    .iter()
+                    .find(|(j, _)| j == name)
+                    .map_or(0, |(_, n)| *n),
+            }
+        })
+        .collect())
+}
+
+/// Queue a run of `name` for the scheduler, audited with the operator as actor.
+pub async fn run_now(state: &AppState, ctx: &Ctx, name: &str) -> AppResult<i64> {
+    if !JOB_NAMES.contains(&name) {
+        return Err(AppError::NotFound(format!(
+            "job `{name}` (the jobs are {})",
+            JOB_NAMES.join(", ")
+        )));
+    }
+    let mut tx = state.store.begin().await?;
+    let id = tx.request_job_run(name, &ctx.actor()).await?;
+    tx.record(
+        ctx.event("job.run_now", Outcome::Allowed)
+            .target("job", name)
+            .with("request", id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+pub struct RunRow {
+    pub job: String,
+    pub kind: &'static str,
+    pub started: String,
+    pub duration: String,
+    pub outcome: &'static str,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "jobs.html")]
+struct JobsPage {
+    layout: Layout,
+    jobs: Vec<JobView>,
+    runs: Vec<RunRow>,
+    can_run: bool,
+}
+
+pub async fn jobs_page(State(state): State<AppState>, ctx: Ctx) -> AppResult<Response> {
+    let jobs = job_views(&state).await?;
+    let runs = state
+        .store
+        .job_runs(None, 30)
+        .await?
+        .into_iter()
+        .map(|r| RunRow {
+            kind: r.kind.as_str(),
+            started: fmt_time(r.started_at),
+            duration: r
+                .duration_ms
+                .map_or_else(|| "—".into(), |d| format!("{d} ms")),
+            outcome: r.outcome.as_str(),
+            message: r.message,
+            job: r.job,
+        })
+        .collect();
+    Ok(render(&JobsPage {
+        layout: Layout::new(&state, Some(&ctx), "Jobs", "Jobs"),
+        jobs,
+        runs,
+        can_run: ctx.can_write(Resource::Job),
+    }))
+}
+
+pub async fn run_now_form(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(name): Path<String>,
+) -> AppResult<Response> {
+    run_now(&state, &ctx, &name).await?;
+    Ok(redirect_with_flash(
+        "/jobs",
+        &format!(
+            "{name} queued: a scheduler picks it up within a few seconds; reload to see the run."
+        ),
+    ))
+}
+
+pub async fn jobs_api(State(state): State<AppState>) -> AppResult<Json<Value>> {
+    Ok(Json(
+        json!({"env": state.env(), "jobs": job_views(&state).await?}),
+    ))
+}
+
+pub async fn run_now_api(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(name): Path<String>,
+) -> AppResult<Response> {
+    let id = run_now(&state, &ctx, &name).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"job": name, "request_id": id, "status": "queued"})),
+    )
+        .into_response())
+}

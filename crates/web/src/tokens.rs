@@ -1,0 +1,457 @@
+//! Tokens and rotation (SPEC §8, issue 5): one inventory of app keys (provider `local`)
+//! and provider tokens (`[[apps.tokens]]`, Heroku), dual-phase rotation of both, the
+//! rotation sweep and the dashboard's reminders. Never a secret, except a new app key's
+//! secret in the one answer that creates it.
+//!
+//! - [`inventory`]: the list and each token's state (pure parts table-tested).
+//! - [`rotation`]: rotate / revoke-previous, shared by pages, the JSON API and the sweep.
+//! - [`sweep`]: the config sync, [`rotation_sweep`], [`expiring_tokens`].
+//!
+//! Token ids are `key:<n>` (an app key) or `<provider>:<n>` (`heroku:3`); see
+//! docs/tokens.md.
+
+pub mod inventory;
+pub mod rotation;
+pub mod sweep;
+
+use askama::Template;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::Method;
+use axum::response::{Html, IntoResponse, Response};
+use axum::{Form, http::StatusCode};
+use raxx_core::gate::{Access, Class, Denial};
+use raxx_core::rbac::{Level, Resource};
+use raxx_store::now_ms;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub use inventory::{Token, TokenId, TokenState};
+pub use rotation::{Actor, GRACE_DEFAULT, GRACE_MAX, Rotation};
+pub use sweep::{ExpiringToken, SweepReport, expiring_tokens, rotation_sweep};
+
+use crate::error::{AppError, AppResult};
+use crate::gate::Ctx;
+use crate::manifest::{Route, route};
+use crate::ops::fmt_time;
+use crate::pages::{Layout, redirect_with_flash};
+use crate::state::AppState;
+
+/// The routes of this capability (one line in `manifest::feature_routes`).
+pub fn routes() -> Vec<Route> {
+    use Access::Role;
+    vec![
+        route!(GET "/tokens", Read, Role(Resource::Token), "token.view", tokens_page),
+        route!(GET "/tokens/{id}/rotate", Read, Role(Resource::Token), "token.rotate.confirm", confirm_page),
+        route!(POST "/tokens/{id}/rotate", Write, Role(Resource::Token), "token.rotate", rotate_page),
+        route!(POST "/tokens/{id}/revoke-previous", Write, Role(Resource::Token), "token.revoke_previous", revoke_previous_page),
+        route!(GET "/api/v1/tokens", Read, Role(Resource::Token), "token.list", api_list),
+        route!(POST "/api/v1/tokens/{id}/rotate", Write, Role(Resource::Token), "token.rotate", api_rotate),
+        route!(POST "/api/v1/tokens/{id}/revoke-previous", Write, Role(Resource::Token), "token.revoke_previous", api_revoke_previous),
+    ]
+}
+
+/// Bring the provider-token table in line with the config (at start-up; token actions
+/// call it too, so a console started another way never acts on a stale table).
+pub async fn sync_inventory(state: &AppState) -> AppResult<usize> {
+    sweep::sync(state).await
+}
+
+/// Start-up: refuse a tokens config that can never work, then sync.
+pub async fn start_up(state: &AppState) -> anyhow::Result<usize> {
+    rotation::check_config(state).map_err(|e| anyhow::anyhow!("config: {e}"))?;
+    sync_inventory(state)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot sync the token inventory: {e}"))
+}
+
+/// The inventory of this console's apps.
+pub async fn inventory(state: &AppState) -> AppResult<Vec<Token>> {
+    sync_inventory(state).await?;
+    inventory::build(state, now_ms(), |p| rotation::manual_reason(state, p)).await
+}
+
+/// The dashboard's reminders: empty for operators who cannot read tokens, and when the
+/// inventory cannot be read (the dashboard must still render).
+pub async fn dashboard_reminders(state: &AppState, ctx: &Ctx) -> Vec<ExpiringToken> {
+    if !ctx.has(Resource::Token, Level::Reader) {
+        return Vec::new();
+    }
+    expiring_tokens(state).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "could not list expiring tokens");
+        Vec::new()
+    })
+}
+
+fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}
+
+fn actor(ctx: &Ctx) -> Actor {
+    Actor::Operator(Box::new(ctx.clone()))
+}
+
+// ---- JSON API ----
+
+fn token_json(t: &Token, now: i64) -> Value {
+    let mut v = json!({
+        "id": t.id.to_string(),
+        "app": t.app,
+        "name": t.name,
+        "kind": t.kind,
+        "provider": t.provider,
+        "created_at": t.created_at,
+        "rotated_at": t.rotated_at,
+        "rotated_by": t.rotated_by,
+        "max_age_days": t.max_age_days,
+        "expires_at": t.expires_at,
+        "state": t.state.as_str(),
+        "grace_until": t.previous.as_ref().map(|p| p.grace_until),
+        "auto_rotate": t.manual_reason.is_none(),
+    });
+    if let TokenId::Provider { .. } = t.id {
+        v["authorization_id"] = json!(t.authorization_id);
+        v["previous_authorization_id"] = json!(t.previous.as_ref().map(|p| &p.reference));
+        v["previous_pending_revocation"] = json!(t.previous_pending(now));
+        v["last_error"] = json!(t.last_error);
+        v["manual_reason"] = json!(t.manual_reason);
+    } else {
+        v["previous_id"] = json!(t.previous.as_ref().map(|p| &p.reference));
+    }
+    v
+}
+
+pub async fn api_list(State(state): State<AppState>) -> AppResult<Json<Value>> {
+    let now = now_ms();
+    let tokens = inventory(&state).await?;
+    Ok(Json(Value::Array(
+        tokens.iter().map(|t| token_json(t, now)).collect(),
+    )))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    grace_seconds: Option<i64>,
+}
+
+/// The optional `{"grace_seconds": N}` body, range-checked.
+fn grace_from_body(body: &[u8]) -> AppResult<i64> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return rotation::grace_seconds(None);
+    }
+    let parsed: RotateBody = serde_json::from_slice(body).map_err(|e| {
+        AppError::invalid(format!(
+            "the body must be empty or {{\"grace_seconds\": N}} with N from 0 to {GRACE_MAX}: {e}"
+        ))
+    })?;
+    rotation::grace_seconds(parsed.grace_seconds)
+}
+
+fn rotation_json(r: &Rotation) -> Value {
+    let mut v = json!({
+        "id": r.id.to_string(),
+        "app": r.app,
+        "name": r.name,
+        "grace_until": r.grace_until,
+    });
+    match &r.secret {
+        Some(secret) => {
+            v["secret"] = json!(secret);
+            v["previous_id"] = json!(r.previous_id.to_string());
+            v["provider"] = json!("local");
+        }
+        None => {
+            v["provider"] = json!(match &r.id {
+                TokenId::Provider { provider, .. } => provider.as_str(),
+                TokenId::Key(_) => "local",
+            });
+            v["authorization_id"] = json!(r.new_authorization_id);
+            v["previous_authorization_id"] = json!(r.previous_authorization_id);
+            v["published_to"] = json!(r.published_to);
+            v["warning"] = json!(r.warning);
+        }
+    }
+    v
+}
+
+pub async fn api_rotate(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> AppResult<Json<Value>> {
+    let who = actor(&ctx);
+    let id = rotation::parse_id(&state, &who, "token.rotate", &raw).await?;
+    let r = rotation::rotate(&state, &who, &id, grace_from_body(&body)).await?;
+    Ok(Json(rotation_json(&r)))
+}
+
+pub async fn api_revoke_previous(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(raw): Path<String>,
+) -> AppResult<Json<Value>> {
+    let who = actor(&ctx);
+    let id = rotation::parse_id(&state, &who, "token.revoke_previous", &raw).await?;
+    let r = rotation::revoke_previous(&state, &who, &id).await?;
+    Ok(Json(json!({
+        "id": r.id.to_string(),
+        "app": r.app,
+        "name": r.name,
+        "previous": r.previous,
+        "revoked": true,
+        "how": r.how,
+    })))
+}
+
+// ---- Pages ----
+
+pub struct TokenRow {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub provider: String,
+    pub created: String,
+    pub rotated: String,
+    pub rotated_by: String,
+    pub max_age: String,
+    pub expires: String,
+    pub state_label: String,
+    pub state_class: &'static str,
+    pub notes: Vec<String>,
+    pub has_previous: bool,
+}
+
+pub struct AppTokens {
+    pub name: String,
+    pub rows: Vec<TokenRow>,
+}
+
+#[derive(Template)]
+#[template(path = "tokens.html")]
+struct TokensPage {
+    layout: Layout,
+    apps: Vec<AppTokens>,
+    can_rotate: bool,
+}
+
+pub async fn tokens_page(State(state): State<AppState>, ctx: Ctx) -> AppResult<Response> {
+    let now = now_ms();
+    let tokens = inventory(&state).await?;
+    let apps = state
+        .cfg
+        .config
+        .apps
+        .iter()
+        .map(|app| AppTokens {
+            name: app.name.clone(),
+            rows: tokens
+                .iter()
+                .filter(|t| t.app == app.name)
+                .map(|t| token_row(t, now))
+                .collect(),
+        })
+        .collect();
+    Ok(render(&TokensPage {
+        layout: Layout::new(&state, Some(&ctx), "Tokens", "Tokens"),
+        apps,
+        can_rotate: ctx.can_write(Resource::Token),
+    }))
+}
+
+fn token_row(t: &Token, now: i64) -> TokenRow {
+    let mut notes = Vec::new();
+    if let Some(p) = &t.previous {
+        notes.push(if t.previous_pending(now) {
+            format!(
+                "previous {} still live: its grace ended {} UTC; the sweep deletes it",
+                p.reference,
+                fmt_time(p.grace_until)
+            )
+        } else {
+            format!("previous {} works until then", p.reference)
+        });
+    }
+    if let (TokenId::Provider { .. }, Some(why)) = (&t.id, &t.manual_reason) {
+        notes.push(format!("cannot rotate: {why}"));
+    }
+    if let Some(err) = &t.last_error {
+        notes.push(format!("last failure: {err}"));
+    }
+    TokenRow {
+        id: t.id.to_string(),
+        name: t.name.clone(),
+        kind: t.kind.clone(),
+        provider: inventory::provider_label(&t.provider).to_string(),
+        created: fmt_time(t.created_at),
+        rotated: t.rotated_at.map(fmt_time).unwrap_or_else(|| "never".into()),
+        rotated_by: t.rotated_by.clone().unwrap_or_default(),
+        max_age: t
+            .max_age_days
+            .map(|d| format!("{d} days"))
+            .unwrap_or_else(|| "none".into()),
+        expires: t.expires_at.map(fmt_time).unwrap_or_default(),
+        state_label: t.state.label(),
+        state_class: t.state.css(),
+        notes,
+        has_previous: t.previous.is_some(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "tokens_confirm.html")]
+struct ConfirmPage {
+    layout: Layout,
+    id: String,
+    app: String,
+    name: String,
+    /// "Rotate the client key of raxx-api-staging on STAGING?"
+    question: String,
+    provider: bool,
+    published_to: Vec<String>,
+}
+
+/// "Rotate the client key of raxx-api-staging on STAGING?": rendered only for an
+/// operator who can rotate here, for a token of this console's apps.
+pub async fn confirm_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(raw): Path<String>,
+) -> AppResult<Response> {
+    if !ctx.can_write(Resource::Token) {
+        let role =
+            raxx_core::rbac::Role::new(Resource::Token, raxx_core::gate::write_level(ctx.env));
+        return Err(AppError::Denied(Denial::Forbidden {
+            message: format!("rotating needs the role {role} on the {} console", ctx.env),
+            needed: Some(role.to_string()),
+        }));
+    }
+    let id = TokenId::parse(&raw).ok_or_else(|| {
+        AppError::NotFound(format!(
+            "there is no token `{raw}`; token ids look like key:12 or heroku:3"
+        ))
+    })?;
+    let token = inventory(&state)
+        .await?
+        .into_iter()
+        .find(|t| t.id == id)
+        .ok_or_else(|| AppError::NotFound(format!("there is no token {id} to rotate")))?;
+    let app_env = state
+        .cfg
+        .app(&token.app)
+        .map(|a| a.env)
+        .unwrap_or(state.env().other());
+    ctx.check_target_env(&state, app_env, &format!("the app {}", token.app))
+        .await?;
+    let published_to = match &token.id {
+        TokenId::Provider { id, .. } => state
+            .store
+            .provider_token(*id)
+            .await?
+            .as_ref()
+            .and_then(|p| rotation::token_config(&state, p))
+            .map(|c| {
+                c.config_vars
+                    .iter()
+                    .map(|v| format!("{} {}", v.app, v.var))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        TokenId::Key(_) => Vec::new(),
+    };
+    // A key named after its kind ("client") is just "the client key".
+    let what = if token.name == token.kind {
+        token.noun()
+    } else {
+        format!("{} {}", token.noun(), token.name)
+    };
+    Ok(render(&ConfirmPage {
+        layout: Layout::new(&state, Some(&ctx), "Rotate a token", "Tokens"),
+        question: format!(
+            "Rotate the {what} of {} on {}?",
+            token.app,
+            state.env().pill()
+        ),
+        provider: matches!(token.id, TokenId::Provider { .. }),
+        id: id.to_string(),
+        app: token.app,
+        name: token.name,
+        published_to,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct RotateForm {
+    #[serde(default)]
+    grace_seconds: String,
+}
+
+#[derive(Template)]
+#[template(path = "tokens_result.html")]
+struct ResultPage {
+    layout: Layout,
+    r: Rotation,
+    id: String,
+    grace_until: String,
+    /// A previous credential still works (not when the grace period was 0).
+    show_revoke: bool,
+}
+
+pub async fn rotate_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(raw): Path<String>,
+    Form(f): Form<RotateForm>,
+) -> AppResult<Response> {
+    let who = actor(&ctx);
+    let id = rotation::parse_id(&state, &who, "token.rotate", &raw).await?;
+    let grace = match f.grace_seconds.trim() {
+        "" => rotation::grace_seconds(None),
+        g => g
+            .parse::<i64>()
+            .map_err(|_| {
+                AppError::invalid(format!(
+                    "grace_seconds must be a whole number of seconds from 0 to {GRACE_MAX}"
+                ))
+            })
+            .and_then(|g| rotation::grace_seconds(Some(g))),
+    };
+    let r = rotation::rotate(&state, &who, &id, grace).await?;
+    Ok(render(&ResultPage {
+        layout: Layout::new(&state, Some(&ctx), "Token rotated", "Tokens"),
+        show_revoke: r.grace_until > now_ms()
+            && (r.secret.is_some() || r.previous_authorization_id.is_some()),
+        id: r.id.to_string(),
+        grace_until: fmt_time(r.grace_until),
+        r,
+    }))
+}
+
+pub async fn revoke_previous_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(raw): Path<String>,
+) -> AppResult<Response> {
+    let who = actor(&ctx);
+    let id = rotation::parse_id(&state, &who, "token.revoke_previous", &raw).await?;
+    let r = rotation::revoke_previous(&state, &who, &id).await?;
+    Ok(redirect_with_flash(
+        "/tokens",
+        &format!(
+            "The previous credential of {} ({}) was revoked: {} no longer works.",
+            r.name, r.app, r.previous
+        ),
+    ))
+}

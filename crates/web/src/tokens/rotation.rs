@@ -1,0 +1,792 @@
+//! The token actions both the pages and the JSON API (and the sweep job) call: rotate,
+//! revoke the previous credential, sync the config. Each ends in exactly one audited
+//! transaction; every failure is audited as `error` (denials as `denied`).
+//!
+//! Provider calls run in a spawned task: if the request is dropped (client gone, server
+//! timeout), the rotation still finishes, compensates or records itself.
+
+use raxx_core::audit::{AuditEvent, Outcome};
+use raxx_core::config::TokenConfig;
+use raxx_core::gate::{Access, Class, Csrf, Denial, GateInput, Principal, decide, write_level};
+use raxx_core::rbac::{EffectiveRoles, Resource, Role};
+use raxx_providers::{
+    Compensation, ConfigVarTarget, ErrorKind, HerokuConfig, HerokuProvider, ProviderError,
+    Revocation, RotationFailure, Secret, TokenSpec,
+};
+use raxx_store::now_ms;
+use raxx_store::tokens::ProviderToken;
+use serde_json::json;
+use url::Url;
+
+use super::inventory::TokenId;
+use crate::error::{AppError, AppResult};
+use crate::gate::Ctx;
+use crate::state::AppState;
+
+/// Grace period bounds (seconds) and default (SPEC §8: 24 h).
+pub const GRACE_DEFAULT: i64 = 86_400;
+pub const GRACE_MAX: i64 = 604_800;
+/// How long a rotation or revocation may hold a provider token's lease.
+const LEASE_MS: i64 = 5 * 60 * 1000;
+/// The actor of the config sync.
+pub const SYNC_ACTOR: &str = "system:config-sync";
+
+/// Who acts: an operator's request, or a job (`system:<job>`).
+#[derive(Clone)]
+pub enum Actor {
+    Operator(Box<Ctx>),
+    System(String),
+}
+
+impl Actor {
+    pub(super) fn event(&self, action: &str, outcome: Outcome) -> AuditEvent {
+        match self {
+            Actor::Operator(ctx) => ctx.event(action, outcome),
+            Actor::System(actor) => AuditEvent::new(actor.clone(), action, outcome),
+        }
+    }
+
+    fn id(&self) -> String {
+        match self {
+            Actor::Operator(ctx) => ctx.actor(),
+            Actor::System(actor) => actor.clone(),
+        }
+    }
+}
+
+/// What a rotation did. `secret` is set for app keys only, and shown once.
+#[derive(Debug)]
+pub struct Rotation {
+    pub previous_id: TokenId,
+    pub id: TokenId,
+    pub app: String,
+    pub name: String,
+    pub noun: String,
+    pub secret: Option<String>,
+    pub grace_until: i64,
+    pub new_authorization_id: Option<String>,
+    pub previous_authorization_id: Option<String>,
+    pub published_to: Vec<String>,
+    /// Set when the grace period was 0 and deleting the previous authorization failed
+    /// (the sweep retries it).
+    pub warning: Option<String>,
+}
+
+/// What "revoke previous now" ended.
+#[derive(Debug)]
+pub struct RevokedPrevious {
+    pub id: TokenId,
+    pub app: String,
+    pub name: String,
+    /// `key:11` or the authorization id.
+    pub previous: String,
+    /// For providers: `deleted` or `already_gone`.
+    pub how: &'static str,
+}
+
+/// `grace_seconds` as given (`None`: the default), checked against 0..=604800.
+pub fn grace_seconds(given: Option<i64>) -> AppResult<i64> {
+    match given {
+        None => Ok(GRACE_DEFAULT),
+        Some(g) if (0..=GRACE_MAX).contains(&g) => Ok(g),
+        Some(g) => Err(AppError::invalid(format!(
+            "grace_seconds must be between 0 and {GRACE_MAX} (7 days), not {g}"
+        ))),
+    }
+}
+
+/// Parse a token id from a URL, refusing (and auditing) one that names nothing.
+pub async fn parse_id(
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    raw: &str,
+) -> AppResult<TokenId> {
+    match TokenId::parse(raw) {
+        Some(id) => Ok(id),
+        None => Err(failed(
+            state,
+            actor,
+            action,
+            raw,
+            None,
+            AppError::NotFound(format!(
+                "there is no token `{raw}`; token ids look like key:12 or heroku:3"
+            )),
+        )
+        .await),
+    }
+}
+
+/// Rotate a token (dual-phase). `grace` must come from [`grace_seconds`].
+pub async fn rotate(
+    state: &AppState,
+    actor: &Actor,
+    id: &TokenId,
+    grace: AppResult<i64>,
+) -> AppResult<Rotation> {
+    const ACTION: &str = "token.rotate";
+    let target = id.to_string();
+    let grace = match grace {
+        Ok(g) => g,
+        Err(e) => return Err(failed(state, actor, ACTION, &target, None, e).await),
+    };
+    super::sync_inventory(state).await?;
+    match id {
+        TokenId::Key(key_id) => rotate_key(state, actor, *key_id, grace).await,
+        TokenId::Provider { .. } => {
+            let token = provider_token(state, actor, ACTION, id).await?;
+            check_target(state, actor, ACTION, &target, &token.app).await?;
+            if let Some(prev) = &token.previous_authorization_id {
+                let until = token.previous_grace_until.unwrap_or(0);
+                let err = AppError::Conflict {
+                    status: 409,
+                    code: "grace_pending",
+                    message: format!(
+                        "the previous authorization {prev} of {} is still live (grace until {} UTC); revoke it first (revoke-previous) or wait for the sweep",
+                        token.name,
+                        crate::ops::fmt_time(until)
+                    ),
+                };
+                return Err(failed(state, actor, ACTION, &target, Some(&token.app), err).await);
+            }
+            let task_state = state.clone();
+            let task_actor = actor.clone();
+            let task_id = id.clone();
+            tokio::spawn(async move {
+                rotate_provider(&task_state, &task_actor, &task_id, token, grace).await
+            })
+            .await
+            .map_err(|e| AppError::Internal(format!("the rotation task failed: {e}")))?
+        }
+    }
+}
+
+async fn rotate_key(
+    state: &AppState,
+    actor: &Actor,
+    key_id: i64,
+    grace: i64,
+) -> AppResult<Rotation> {
+    const ACTION: &str = "token.rotate";
+    let target = format!("key:{key_id}");
+    let Some(key) = state.store.app_key(key_id).await? else {
+        let err = AppError::NotFound(format!("there is no token {target}"));
+        return Err(failed(state, actor, ACTION, &target, None, err).await);
+    };
+    check_target(state, actor, ACTION, &target, &key.app).await?;
+    let now = now_ms();
+    let grace_until = now + grace * 1000;
+    let mut tx = state.store.begin().await?;
+    let (secret, new) = match tx
+        .rotate_app_key(key_id, grace_until, &actor.id(), now)
+        .await
+    {
+        Ok(done) => done,
+        Err(e) => {
+            tx.rollback().await?;
+            let err = AppError::from(e);
+            let err = match err {
+                AppError::Conflict { message, .. } => AppError::Conflict {
+                    status: 409,
+                    code: "not_rotatable",
+                    message,
+                },
+                other => other,
+            };
+            return Err(failed(state, actor, ACTION, &target, Some(&key.app), err).await);
+        }
+    };
+    tx.record(
+        actor
+            .event(ACTION, Outcome::Allowed)
+            .target("token", target.clone())
+            .app(key.app.clone())
+            .with("provider", "local")
+            .with("kind", key.kind.as_str())
+            .with("token_name", key.name.clone())
+            .with("new_id", format!("key:{}", new.id))
+            .with("grace_seconds", grace)
+            .with("grace_until", grace_until),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Rotation {
+        previous_id: TokenId::Key(key_id),
+        id: TokenId::Key(new.id),
+        noun: format!("{} key", key.kind.as_str()),
+        app: key.app,
+        name: key.name,
+        secret: Some(secret),
+        grace_until,
+        new_authorization_id: None,
+        previous_authorization_id: None,
+        published_to: Vec::new(),
+        warning: None,
+    })
+}
+
+/// Steps 1 and 2 at the provider, then the inventory; with grace 0, step 3 at once.
+async fn rotate_provider(
+    state: &AppState,
+    actor: &Actor,
+    id: &TokenId,
+    token: ProviderToken,
+    grace: i64,
+) -> AppResult<Rotation> {
+    const ACTION: &str = "token.rotate";
+    let target = id.to_string();
+    let app = token.app.clone();
+    let (provider, spec) = match provider_for(state, &token) {
+        Ok(p) => p,
+        Err(e) => return Err(failed(state, actor, ACTION, &target, Some(&app), e).await),
+    };
+    claim(state, actor, ACTION, &target, &token).await?;
+    let outcome = provider.rotate(&spec).await;
+    let rotated = match outcome {
+        Ok(r) => r,
+        Err(failure) => {
+            let message = failure.to_string();
+            if let Err(e) = state
+                .store
+                .release_provider_token(token.id, Some(&message))
+                .await
+            {
+                tracing::error!(error = %e, token = %target, "could not release a token lease");
+            }
+            let event = actor
+                .event(ACTION, Outcome::Error)
+                .target("token", target.clone())
+                .app(app.clone())
+                .reason(message.clone())
+                .with("provider", token.provider.clone())
+                .with("token_name", token.name.clone())
+                .with("failed_step", failure.step().number())
+                .with("step_name", step_name(failure.step()))
+                .with("compensation", compensation(&failure))
+                .with("changed_nothing", failure.changed_nothing());
+            audit_or_log(state, event).await;
+            return Err(provider_error(&failure.error, message));
+        }
+    };
+    let now = now_ms();
+    let grace_until = now + grace * 1000;
+    let published: Vec<String> = rotated.published_to.iter().map(|t| t.to_string()).collect();
+    let recorded = async {
+        let mut tx = state.store.begin().await?;
+        tx.record_rotation(
+            token.id,
+            token.authorization_id.as_deref(),
+            &rotated.new_authorization_id,
+            grace_until,
+            &actor.id(),
+            now,
+        )
+        .await?;
+        tx.record(
+            actor
+                .event(ACTION, Outcome::Allowed)
+                .target("token", target.clone())
+                .app(app.clone())
+                .with("provider", token.provider.clone())
+                .with("token_name", token.name.clone())
+                .with("new_authorization_id", rotated.new_authorization_id.clone())
+                .with(
+                    "previous_authorization_id",
+                    rotated.previous_authorization_id.clone(),
+                )
+                .with("published_to", published.clone())
+                .with("grace_seconds", grace)
+                .with("grace_until", grace_until),
+        )
+        .await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = recorded {
+        // The provider holds the new token and the apps use it; only the record failed.
+        let message = format!(
+            "{} was rotated at {} (new authorization {}, published to {}), but the console could not record it ({e}); set authorization_id = \"{}\" for this token in the config and restart",
+            token.name,
+            super::inventory::provider_label(&token.provider),
+            rotated.new_authorization_id,
+            published.join(", "),
+            rotated.new_authorization_id
+        );
+        let _ = state
+            .store
+            .release_provider_token(token.id, Some(&message))
+            .await;
+        let event = actor
+            .event(ACTION, Outcome::Error)
+            .target("token", target.clone())
+            .app(app.clone())
+            .reason(message.clone());
+        audit_or_log(state, event).await;
+        return Err(AppError::Internal(message));
+    }
+    let mut warning = None;
+    if grace == 0 && rotated.previous_authorization_id.is_some() {
+        let fresh = provider_token(state, actor, "token.revoke_previous", id).await?;
+        if let Err(e) = revoke_provider_previous(state, actor, id, fresh).await {
+            warning = Some(format!(
+                "the rotation succeeded, but deleting the previous authorization failed: {e}; the sweep retries it"
+            ));
+        }
+    }
+    Ok(Rotation {
+        previous_id: id.clone(),
+        id: id.clone(),
+        noun: format!(
+            "{} token",
+            super::inventory::provider_label(&token.provider)
+        ),
+        app,
+        name: token.name,
+        secret: None,
+        grace_until,
+        new_authorization_id: Some(rotated.new_authorization_id),
+        previous_authorization_id: rotated.previous_authorization_id,
+        published_to: published,
+        warning,
+    })
+}
+
+/// End the previous credential's grace period now.
+pub async fn revoke_previous(
+    state: &AppState,
+    actor: &Actor,
+    id: &TokenId,
+) -> AppResult<RevokedPrevious> {
+    const ACTION: &str = "token.revoke_previous";
+    let target = id.to_string();
+    super::sync_inventory(state).await?;
+    match id {
+        TokenId::Key(key_id) => {
+            let Some(key) = state.store.app_key(*key_id).await? else {
+                let err = AppError::NotFound(format!("there is no token {target}"));
+                return Err(failed(state, actor, ACTION, &target, None, err).await);
+            };
+            check_target(state, actor, ACTION, &target, &key.app).await?;
+            let mut tx = state.store.begin().await?;
+            let previous = match tx.revoke_previous_app_key(*key_id, now_ms()).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tx.rollback().await?;
+                    let err = no_previous(AppError::from(e));
+                    return Err(failed(state, actor, ACTION, &target, Some(&key.app), err).await);
+                }
+            };
+            tx.record(
+                actor
+                    .event(ACTION, Outcome::Allowed)
+                    .target("token", target.clone())
+                    .app(key.app.clone())
+                    .with("provider", "local")
+                    .with("previous_id", format!("key:{}", previous.id)),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(RevokedPrevious {
+                id: id.clone(),
+                app: key.app,
+                name: key.name,
+                previous: format!("key:{}", previous.id),
+                how: "revoked",
+            })
+        }
+        TokenId::Provider { .. } => {
+            let token = provider_token(state, actor, ACTION, id).await?;
+            check_target(state, actor, ACTION, &target, &token.app).await?;
+            let task_state = state.clone();
+            let task_actor = actor.clone();
+            let task_id = id.clone();
+            tokio::spawn(async move {
+                revoke_provider_previous(&task_state, &task_actor, &task_id, token).await
+            })
+            .await
+            .map_err(|e| AppError::Internal(format!("the revocation task failed: {e}")))?
+        }
+    }
+}
+
+/// Step 3: delete the previous authorization at the provider, then forget it.
+async fn revoke_provider_previous(
+    state: &AppState,
+    actor: &Actor,
+    id: &TokenId,
+    token: ProviderToken,
+) -> AppResult<RevokedPrevious> {
+    const ACTION: &str = "token.revoke_previous";
+    let target = id.to_string();
+    let app = token.app.clone();
+    let Some(previous) = token.previous_authorization_id.clone() else {
+        let err = no_previous(AppError::Conflict {
+            status: 409,
+            code: "conflict",
+            message: format!("{target} has no previous authorization to delete"),
+        });
+        return Err(failed(state, actor, ACTION, &target, Some(&app), err).await);
+    };
+    let (provider, _) = match provider_for(state, &token) {
+        Ok(p) => p,
+        Err(e) => return Err(failed(state, actor, ACTION, &target, Some(&app), e).await),
+    };
+    claim(state, actor, ACTION, &target, &token).await?;
+    let how = match provider.revoke_previous(&previous).await {
+        Ok(Revocation::Deleted) => "deleted",
+        Ok(Revocation::AlreadyGone) => "already_gone",
+        Err(error) => {
+            let message = error.to_string();
+            let _ = state
+                .store
+                .release_provider_token(token.id, Some(&message))
+                .await;
+            let event = actor
+                .event(ACTION, Outcome::Error)
+                .target("token", target.clone())
+                .app(app.clone())
+                .reason(message.clone())
+                .with("provider", token.provider.clone())
+                .with("token_name", token.name.clone())
+                .with("failed_step", error.step.number())
+                .with("step_name", step_name(error.step))
+                .with("previous_authorization_id", previous.clone());
+            audit_or_log(state, event).await;
+            return Err(provider_error(&error, message));
+        }
+    };
+    let recorded = async {
+        let mut tx = state.store.begin().await?;
+        tx.clear_previous(token.id, &previous).await?;
+        tx.record(
+            actor
+                .event(ACTION, Outcome::Allowed)
+                .target("token", target.clone())
+                .app(app.clone())
+                .with("provider", token.provider.clone())
+                .with("token_name", token.name.clone())
+                .with("previous_authorization_id", previous.clone())
+                .with("revocation", how),
+        )
+        .await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = recorded {
+        let _ = state.store.release_provider_token(token.id, None).await;
+        // Deleting is idempotent: the next attempt finds it gone and records that.
+        return Err(AppError::from(e));
+    }
+    Ok(RevokedPrevious {
+        id: id.clone(),
+        app,
+        name: token.name,
+        previous,
+        how,
+    })
+}
+
+/// The provider token `id` names, refusing (and auditing) an unknown or removed one.
+async fn provider_token(
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    id: &TokenId,
+) -> AppResult<ProviderToken> {
+    let TokenId::Provider { provider, id: n } = id else {
+        return Err(AppError::Internal("not a provider token id".into()));
+    };
+    let found = state
+        .store
+        .provider_token(*n)
+        .await?
+        .filter(|t| &t.provider == provider && t.is_active());
+    match found {
+        Some(t) => Ok(t),
+        None => {
+            let err = AppError::NotFound(format!("there is no token {id}"));
+            Err(failed(state, actor, action, &id.to_string(), None, err).await)
+        }
+    }
+}
+
+/// The token's config entry and a provider client for it, or a clear `provider_config`
+/// error (a missing env var is named; the key itself never appears).
+fn provider_for(state: &AppState, token: &ProviderToken) -> AppResult<(HerokuProvider, TokenSpec)> {
+    let (cfg, url, key) = provider_setup(state, token)?;
+    let provider = HerokuProvider::new(HerokuConfig::new(key).with_api_url(url));
+    let spec = TokenSpec {
+        name: token.name.clone(),
+        current_authorization_id: token.authorization_id.clone(),
+        scope: (!cfg.scope.is_empty()).then(|| cfg.scope.clone()),
+        config_vars: cfg
+            .config_vars
+            .iter()
+            .map(|t| ConfigVarTarget::new(t.app.clone(), t.var.clone()))
+            .collect(),
+    };
+    Ok((provider, spec))
+}
+
+fn provider_setup<'a>(
+    state: &'a AppState,
+    token: &ProviderToken,
+) -> AppResult<(&'a TokenConfig, Url, Secret)> {
+    let config_error = |message: String| AppError::Conflict {
+        status: 500,
+        code: "provider_config",
+        message: format!("{message}; nothing was changed"),
+    };
+    let cfg = token_config(state, token).ok_or_else(|| {
+        config_error(format!(
+            "token {} of {} is no longer in this console's config",
+            token.name, token.app
+        ))
+    })?;
+    if token.provider != "heroku" {
+        return Err(config_error(format!(
+            "the console cannot rotate {} tokens",
+            token.provider
+        )));
+    }
+    let url = heroku_api_url(state).map_err(config_error)?;
+    let key = api_key_for(cfg, &url).map_err(config_error)?;
+    Ok((cfg, url, key))
+}
+
+pub fn token_config<'a>(state: &'a AppState, token: &ProviderToken) -> Option<&'a TokenConfig> {
+    state
+        .cfg
+        .app(&token.app)?
+        .tokens
+        .iter()
+        .find(|t| t.name == token.name && t.provider == token.provider)
+}
+
+pub fn heroku_api_url(state: &AppState) -> Result<Url, String> {
+    let raw = &state.cfg.config.heroku_api_url;
+    Url::parse(raw).map_err(|e| format!("heroku_api_url `{raw}` is not a URL: {e}"))
+}
+
+/// The provider API key: from the env var `api_key_env` names; else, for a local fake
+/// only, the config's `api_key`. The error names what to set, never a value.
+pub fn api_key_for(cfg: &TokenConfig, api_url: &Url) -> Result<Secret, String> {
+    if let Some(var) = &cfg.api_key_env {
+        if let Ok(value) = std::env::var(var)
+            && !value.trim().is_empty()
+        {
+            return Ok(Secret::new(value.trim()));
+        }
+        if cfg.api_key.is_none() {
+            return Err(format!(
+                "the env var {var} (api_key_env of token {}) is not set on this console's host",
+                cfg.name
+            ));
+        }
+    }
+    match &cfg.api_key {
+        Some(key) if is_local(api_url) => Ok(Secret::new(key.clone())),
+        Some(_) => Err(format!(
+            "token {}: api_key in the config file is only accepted with a heroku_api_url on this machine (a local fake); put real keys in an env var named by api_key_env",
+            cfg.name
+        )),
+        None => Err(format!(
+            "token {} has no api_key_env: name the env var that holds the provider API key",
+            cfg.name
+        )),
+    }
+}
+
+fn is_local(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => raxx_providers::is_localhost_name(d),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Start-up check of the tokens config: what `api_key_for` would refuse for a literal
+/// key (a missing env var is only reported when a rotation needs it).
+pub fn check_config(state: &AppState) -> Result<(), String> {
+    let url = heroku_api_url(state)?;
+    for app in &state.cfg.config.apps {
+        for t in app.tokens.iter().filter(|t| t.api_key.is_some()) {
+            if !is_local(&url) {
+                return Err(format!(
+                    "token {} of {}: api_key in the config file is only accepted with a heroku_api_url on this machine (a local fake); use api_key_env",
+                    t.name, app.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Take the token's lease or refuse with `rotation_in_progress`.
+async fn claim(
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    target: &str,
+    token: &ProviderToken,
+) -> AppResult<()> {
+    let now = now_ms();
+    if state
+        .store
+        .claim_provider_token(token.id, now, now + LEASE_MS)
+        .await?
+    {
+        return Ok(());
+    }
+    let err = AppError::Conflict {
+        status: 409,
+        code: "rotation_in_progress",
+        message: format!(
+            "another rotation or revocation of {} is in progress; try again in a minute",
+            token.name
+        ),
+    };
+    Err(failed(state, actor, action, target, Some(&token.app), err).await)
+}
+
+/// The handler-side env match for the token's app: it must be an app of this console.
+/// Operators go through `Ctx::check_target_env`; jobs through the gate with their
+/// system principal.
+pub(super) async fn check_target(
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    target: &str,
+    app: &str,
+) -> AppResult<()> {
+    let env = state.env();
+    let Some(app_env) = state.cfg.app(app).map(|a| a.env) else {
+        let denial = Denial::EnvMismatch {
+            message: format!(
+                "{target} belongs to the app {app}, which is not an app of this {env} console; nothing was changed"
+            ),
+        };
+        let event = actor
+            .event(action, Outcome::Denied)
+            .target("token", target)
+            .app(app)
+            .reason(denial.message())
+            .with("code", denial.code());
+        audit_or_log(state, event).await;
+        return Err(AppError::Denied(denial));
+    };
+    match actor {
+        Actor::Operator(ctx) => {
+            ctx.check_target_env(state, app_env, &format!("the app {app}"))
+                .await
+        }
+        Actor::System(who) => {
+            let job = who.strip_prefix("system:").unwrap_or(who).to_string();
+            let principal = Principal::System {
+                job,
+                roles: EffectiveRoles::from_roles([Role::new(Resource::Token, write_level(env))]),
+            };
+            let verdict = decide(&GateInput {
+                active_env: env,
+                class: Class::Write,
+                access: Access::Role(Resource::Token),
+                only_env: None,
+                principal: &principal,
+                csrf: Csrf::Valid,
+                claimed_env: Some(env),
+                target_env: Some(app_env),
+                target_app: Some(app),
+                own_object: false,
+            });
+            if let Err(denial) = verdict {
+                let event = actor
+                    .event(action, Outcome::Denied)
+                    .target("token", target)
+                    .app(app)
+                    .reason(denial.message())
+                    .with("code", denial.code());
+                audit_or_log(state, event).await;
+                return Err(AppError::Denied(denial));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Audit a failed action as `error` and hand the error back.
+async fn failed(
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    target: &str,
+    app: Option<&str>,
+    err: AppError,
+) -> AppError {
+    let mut event = actor
+        .event(action, Outcome::Error)
+        .target("token", target)
+        .reason(err.to_string())
+        .with("code", err.parts().1);
+    if let Some(app) = app {
+        event = event.app(app);
+    }
+    audit_or_log(state, event).await;
+    err
+}
+
+async fn audit_or_log(state: &AppState, event: AuditEvent) {
+    if let Err(e) = state.store.audit(event).await {
+        tracing::error!(error = %e, "could not audit a token action");
+    }
+}
+
+fn no_previous(err: AppError) -> AppError {
+    match err {
+        AppError::Conflict { message, .. } => AppError::Conflict {
+            status: 409,
+            code: "no_previous",
+            message,
+        },
+        other => other,
+    }
+}
+
+fn provider_error(error: &ProviderError, message: String) -> AppError {
+    let (status, code) = match error.kind {
+        ErrorKind::Timeout => (504, "provider_timeout"),
+        ErrorKind::Config(_) => (500, "provider_config"),
+        _ => (502, "provider_error"),
+    };
+    AppError::Conflict {
+        status,
+        code,
+        message,
+    }
+}
+
+fn step_name(step: raxx_providers::Step) -> &'static str {
+    match step {
+        raxx_providers::Step::Create => "create",
+        raxx_providers::Step::Publish => "publish",
+        raxx_providers::Step::Revoke => "revoke",
+    }
+}
+
+fn compensation(failure: &RotationFailure) -> serde_json::Value {
+    match &failure.compensation {
+        Compensation::NothingToUndo => json!("nothing_to_undo"),
+        Compensation::NewAuthorizationDeleted { authorization_id } => {
+            json!({"new_authorization_deleted": authorization_id})
+        }
+        Compensation::NewAuthorizationKept {
+            authorization_id, ..
+        } => json!({"new_authorization_kept": authorization_id}),
+    }
+}
+
+/// Whether the console could rotate this provider token without a person.
+pub fn manual_reason(state: &AppState, token: &ProviderToken) -> Option<String> {
+    provider_setup(state, token).err().map(|e| e.to_string())
+}
