@@ -57,6 +57,15 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// The database refused a value the request carried (SQLSTATE class 22, "data
+    /// exception": a NUL character in text on PostgreSQL, a number out of range).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, StoreError::Db(sqlx::Error::Database(e))
+            if e.code().is_some_and(|c| c.starts_with("22")))
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -71,6 +71,9 @@ impl From<StoreError> for AppError {
             },
             StoreError::Invalid(m) => AppError::Invalid(m),
             e if e.is_unavailable() => AppError::Unavailable("the database did not answer".into()),
+            e if e.is_bad_input() => AppError::Invalid(
+                "the request holds a value the database cannot store (such as a NUL character); nothing was changed".into(),
+            ),
             other => {
                 tracing::error!(error = %other, "store error");
                 AppError::Internal("a storage error occurred; nothing was changed".into())

@@ -329,7 +329,34 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
     {
         return pages::error_page(&state, Some(&ctx), info);
     }
+    if route.surface() == Surface::Json {
+        return json_rejection(resp).await;
+    }
     resp
+}
+
+/// An extractor's rejection (bad path segment, body or query) is plain text; on a JSON route
+/// answer `{"error","message"}` like every other error, with the same status.
+async fn json_rejection(resp: Response) -> Response {
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    let status = resp.status();
+    if !status.is_client_error() || !plain {
+        return resp;
+    }
+    let bytes = to_bytes(resp.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let code = match status.as_u16() {
+        413 => "too_large",
+        415 => "unsupported_media_type",
+        _ => "invalid",
+    };
+    let body = serde_json::json!({"error": code, "message": String::from_utf8_lossy(&bytes)});
+    (status, axum::Json(body)).into_response()
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

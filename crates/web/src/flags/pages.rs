@@ -123,6 +123,47 @@ struct AppFlagsPage {
     last_file: Option<LastFileView>,
     promote_from: Option<String>,
     can_promote: bool,
+    /// The column the table is sorted by (`?sort=`): `key` (default), `type`, `state`, `updated`.
+    sort: &'static str,
+}
+
+impl AppFlagsPage {
+    /// `aria-sort` for a column header.
+    fn aria_sort(&self, col: &str) -> &'static str {
+        match (col == self.sort, self.sort) {
+            (false, _) => "none",
+            (true, "updated") => "descending",
+            (true, _) => "ascending",
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SortQuery {
+    sort: String,
+}
+
+/// Sort the flags table: by key, type, state (disabled first) or last update (newest first).
+fn sort_flag_rows(rows: &mut [FlagRow], sort: &str) -> &'static str {
+    match sort {
+        "type" => {
+            rows.sort_by(|a, b| a.kind.cmp(&b.kind).then_with(|| a.key.cmp(&b.key)));
+            "type"
+        }
+        "state" => {
+            rows.sort_by(|a, b| a.enabled.cmp(&b.enabled).then_with(|| a.key.cmp(&b.key)));
+            "state"
+        }
+        "updated" => {
+            rows.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.key.cmp(&b.key)));
+            "updated"
+        }
+        _ => {
+            rows.sort_by(|a, b| a.key.cmp(&b.key));
+            "key"
+        }
+    }
 }
 
 /// `GET /apps/{app}/flags`: the state at a glance; on staging, the last applied file.
@@ -130,6 +171,7 @@ pub async fn app_flags(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(app): Path<String>,
+    Query(q): Query<SortQuery>,
 ) -> AppResult<Response> {
     let cfg = known_app(&state, &app)?;
     let promote_from = cfg.promote_from.clone();
@@ -171,9 +213,12 @@ pub async fn app_flags(
     } else {
         None
     };
+    let mut rows: Vec<FlagRow> = flags.flags.values().map(FlagRow::new).collect();
+    let sort = sort_flag_rows(&mut rows, &q.sort);
     Ok(render(&AppFlagsPage {
         layout: Layout::new(&state, Some(&ctx), format!("Flags · {app}"), "Flags"),
-        rows: flags.flags.values().map(FlagRow::new).collect(),
+        rows,
+        sort,
         revision: flags.revision,
         staging,
         last_file,
