@@ -170,7 +170,25 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
     let wants_key = matches!(route.access, Access::Key(_) | Access::RoleOrKey(..));
     let presented_key = api_key(&parts.headers);
     if wants_key && let Some(key) = &presented_key {
-        match state.store.api_key_by_secret(key).await {
+        let now = raxx_store::now_ms();
+        let looked_up = match state.store.api_key_by_secret(key).await {
+            Ok(found) => {
+                match &found {
+                    Some(k) => state.key_cache.remember(key, k, now),
+                    None => state.key_cache.forget(key),
+                }
+                Ok(found)
+            }
+            // Database unreachable: reads may go on with a key verified shortly before.
+            Err(e) if e.is_unavailable() && !route.class.is_write() => {
+                match state.key_cache.during_outage(key, now) {
+                    Some(k) => Ok(Some(k)),
+                    None => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match looked_up {
             Ok(Some(k)) => {
                 principal = Principal::Key {
                     kind: k.kind,

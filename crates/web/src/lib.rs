@@ -12,6 +12,7 @@ pub mod error;
 pub mod flags;
 pub mod gate;
 pub mod jobs_pages;
+pub mod keycache;
 pub mod manifest;
 pub mod metrics;
 pub mod ops;

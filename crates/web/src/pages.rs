@@ -23,6 +23,8 @@ use crate::state::AppState;
 pub struct Layout {
     pub env: Env,
     pub origin: String,
+    /// Host (and port) of public_url, for compact display.
+    pub host: String,
     pub title: String,
     pub nav: &'static str,
     pub operator: Option<Admin>,
@@ -43,6 +45,7 @@ impl Layout {
         Layout {
             env: state.env(),
             origin: state.cfg.origin.clone(),
+            host: state.cfg.host_with_port.clone(),
             title: title.into(),
             nav,
             operator: ctx.and_then(|c| c.admin.clone()),
@@ -180,19 +183,36 @@ pub struct AuditRow {
     pub reason: String,
 }
 
-pub fn audit_rows(entries: &[raxx_core::audit::AuditEntry]) -> Vec<AuditRow> {
-    entries
+/// Audit rows for display: operator ids are shown as their email (the id stays in the
+/// title for filtering), everything else as recorded.
+pub async fn audit_rows(
+    state: &AppState,
+    entries: &[raxx_core::audit::AuditEntry],
+) -> AppResult<Vec<AuditRow>> {
+    let emails: HashMap<String, String> = state
+        .store
+        .admins()
+        .await?
+        .into_iter()
+        .map(|a| (a.id.to_string(), a.email))
+        .collect();
+    let name = |id: &str| match emails.get(id) {
+        Some(email) => format!("{email} (#{id})"),
+        None => id.to_string(),
+    };
+    Ok(entries
         .iter()
         .map(|e| AuditRow {
             id: e.id,
             time: fmt_time(e.at),
-            actor: e.event.actor.clone(),
+            actor: name(&e.event.actor),
             action: e.event.action.clone(),
             target: match (
-                &e.event.target_type,
-                &e.event.target_id,
+                e.event.target_type.as_deref(),
+                e.event.target_id.as_deref(),
                 &e.event.target_app,
             ) {
+                (Some("operator"), Some(i), _) => format!("operator {}", name(i)),
                 (Some(t), Some(i), Some(a)) => format!("{t} {i} ({a})"),
                 (Some(t), Some(i), None) => format!("{t} {i}"),
                 (_, _, Some(a)) => a.clone(),
@@ -201,13 +221,14 @@ pub fn audit_rows(entries: &[raxx_core::audit::AuditEntry]) -> Vec<AuditRow> {
             outcome: e.event.outcome.as_str().to_string(),
             reason: e.event.reason.clone().unwrap_or_default(),
         })
-        .collect()
+        .collect())
 }
 
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct Dashboard {
     layout: Layout,
+    pending: Option<usize>,
     roles: Vec<String>,
     app_count: usize,
     session_count: usize,
@@ -222,12 +243,30 @@ pub async fn dashboard(State(state): State<AppState>, ctx: Ctx) -> AppResult<Res
             limit: 8,
             ..Default::default()
         };
-        Some(audit_rows(&state.store.audit_page(&q).await?))
+        Some(audit_rows(&state, &state.store.audit_page(&q).await?).await?)
     } else {
         None
     };
     let session_count = state.store.live_sessions(ctx.admin_id()).await?.len();
+    // Pending promotions exist only on prod (the queue is filtered to this env's apps).
+    let pending = if state.env() == raxx_core::Env::Prod {
+        let apps = crate::flags::env_apps(&state);
+        Some(
+            state
+                .store
+                .promotions(
+                    &apps,
+                    Some(raxx_core::promotion::PromotionStatus::Pending),
+                    500,
+                )
+                .await?
+                .len(),
+        )
+    } else {
+        None
+    };
     Ok(render(&Dashboard {
+        pending,
         layout: Layout::new(&state, Some(&ctx), "Dashboard", "Dashboard"),
         roles: ctx.roles().names(),
         app_count: state.cfg.config.apps.len(),
@@ -413,7 +452,7 @@ pub async fn audit(
             since: get("since"),
             until: get("until"),
         },
-        rows: audit_rows(&entries),
+        rows: audit_rows(&state, &entries).await?,
         next_cursor,
         query,
     }))

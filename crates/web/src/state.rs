@@ -20,6 +20,8 @@ pub struct AppState {
     pub customers: Arc<raxx_store::customers::CustomerDb>,
     /// Each app's evaluated flags, keyed by revision (see `flags::FlagCache`).
     pub flag_cache: Arc<crate::flags::FlagCache>,
+    /// Keys verified recently: used only while the database is unreachable.
+    pub key_cache: Arc<crate::keycache::KeyCache>,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
         Ok(AppState {
             customers: Arc::new(customers),
             flag_cache: Default::default(),
+            key_cache: Default::default(),
             cfg: Arc::new(cfg),
             store,
             webauthn: Arc::new(webauthn),

@@ -28,7 +28,22 @@ pub struct FlagCache {
 impl FlagCache {
     /// The app's current state: from memory when its revision has not moved.
     pub async fn get(&self, store: &Store, app: &str) -> Result<Arc<CachedFlags>, StoreError> {
-        let revision = store.flag_revision(app).await?;
+        let revision = match store.flag_revision(app).await {
+            Ok(r) => r,
+            // The database is unreachable: serve the state last read, as it was then.
+            Err(e) if e.is_unavailable() => match self.cached(app) {
+                Some(hit) => {
+                    tracing::warn!(
+                        app,
+                        revision = hit.revision,
+                        "database unreachable: serving cached flags"
+                    );
+                    return Ok(hit);
+                }
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
         if let Some(hit) = self.cached(app).filter(|c| c.revision == revision) {
             return Ok(hit);
         }
