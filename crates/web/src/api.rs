@@ -213,3 +213,12 @@ pub async fn disable_operator(
         json!({"id": id, "disabled": true, "sessions_ended": ended}),
     ))
 }
+
+pub async fn remove_membership(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, group)): Path<(i64, String)>,
+) -> AppResult<Json<Value>> {
+    ops::remove_membership(&state, &ctx, id, &group).await?;
+    Ok(Json(json!({"id": id, "group": group, "removed": true})))
+}

@@ -158,6 +158,13 @@ fn core_routes() -> Vec<Route> {
         route!(GET "/operators", Read, SignedIn, "operator.list", pages::operators),
         route!(POST "/operators/{id}/disable", Write, Role(Resource::Session), "operator.disable", pages::disable_operator),
         route!(POST "/operators/{id}/enable", Write, Role(Resource::Session), "operator.enable", pages::enable_operator),
+        route!(
+            POST "/operators/{id}/groups/{group}/remove",
+            Write,
+            Role(Resource::Invite),
+            "operator.group.remove",
+            pages::remove_membership
+        ),
         route!(GET "/audit", Read, RoleAt(Resource::Audit, Level::User), "audit.view", pages::audit),
         route!(GET "/audit/export", Read, RoleAt(Resource::Audit, Level::User), "audit.export", pages::audit_export),
         route!(GET "/invites", Read, Role(Resource::Invite), "invite.list", pages::invites),
@@ -173,6 +180,13 @@ fn core_routes() -> Vec<Route> {
         route!(GET "/api/v1/invites", Read, Role(Resource::Invite), "invite.list", api::invites),
         route!(POST "/api/v1/invites", Write, Role(Resource::Invite), "invite.create", api::create_invite),
         route!(POST "/api/v1/invites/{id}/revoke", Write, Role(Resource::Invite), "invite.revoke", api::revoke_invite),
+        route!(
+            DELETE "/api/v1/operators/{id}/groups/{group}",
+            Write,
+            Role(Resource::Invite),
+            "operator.group.remove",
+            api::remove_membership
+        ),
         route!(POST "/api/v1/operators/{id}/disable", Write, Role(Resource::Session), "operator.disable", api::disable_operator),
     ]
 }

@@ -122,6 +122,48 @@ pub async fn revoke_invite(state: &AppState, ctx: &Ctx, id: i64) -> AppResult<()
     Ok(())
 }
 
+/// Take an operator out of a group of this console (the grant change applies on their next
+/// request). Memberships made by config are refused: config would restore them at start-up.
+pub async fn remove_membership(state: &AppState, ctx: &Ctx, id: i64, group: &str) -> AppResult<()> {
+    let target = state
+        .store
+        .admin_by_id(id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("operator {id}")))?;
+    if !invitable_groups(state).await?.iter().any(|g| g == group) {
+        return Err(AppError::NotFound(format!("group {group} on this console")));
+    }
+    let view = state.store.groups().await?;
+    let source = view
+        .iter()
+        .find(|g| g.name == group)
+        .and_then(|g| g.members.iter().find(|(m, _)| *m == target.email))
+        .map(|(_, source)| source.clone())
+        .ok_or_else(|| AppError::NotFound(format!("{} in {group}", target.email)))?;
+    if source == "config" {
+        return Err(AppError::Conflict {
+            status: 409,
+            code: "config_managed",
+            message: format!(
+                "{} is in {group} because the console's config lists them; remove them from [groups.{group}] members instead",
+                target.email
+            ),
+        });
+    }
+    let mut tx = state.store.begin().await?;
+    tx.remove_member(group, &target.email).await?;
+    tx.record(
+        ctx.event("operator.group.remove", Outcome::Allowed)
+            .target("operator", id.to_string())
+            .with("email", target.email)
+            .with("group", group)
+            .with("source", source),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 pub async fn set_operator_disabled(
     state: &AppState,
     ctx: &Ctx,

@@ -340,6 +340,21 @@ pub async fn revoke_session(
     })
 }
 
+/// A member of a group, with the removal control when this operator may use it.
+pub struct MemberRow {
+    pub email: String,
+    pub source: String,
+    /// `/operators/{id}/groups/{group}/remove`, when removable here.
+    pub remove_action: Option<String>,
+}
+
+pub struct GroupRow {
+    pub name: String,
+    pub description: String,
+    pub grants: Vec<(String, String)>,
+    pub members: Vec<MemberRow>,
+}
+
 pub struct OperatorRow {
     pub id: i64,
     pub email: String,
@@ -354,7 +369,7 @@ pub struct OperatorRow {
 struct OperatorsPage {
     layout: Layout,
     rows: Vec<OperatorRow>,
-    groups: Vec<raxx_store::admins::GroupView>,
+    groups: Vec<GroupRow>,
     can_admin: bool,
 }
 
@@ -370,10 +385,39 @@ pub async fn operators(State(state): State<AppState>, ctx: Ctx) -> AppResult<Res
             disabled: a.disabled,
         });
     }
+    // Removing a membership is an invite-resource write; config-made memberships stay.
+    let can_remove = ctx.can_write(Resource::Invite);
+    let local_groups = ops::invitable_groups(&state).await?;
+    let ids: HashMap<String, i64> = rows.iter().map(|r| (r.email.clone(), r.id)).collect();
+    let groups = state
+        .store
+        .groups()
+        .await?
+        .into_iter()
+        .map(|g| GroupRow {
+            members: g
+                .members
+                .iter()
+                .map(|(email, source)| MemberRow {
+                    remove_action: ids
+                        .get(email)
+                        .filter(|_| {
+                            can_remove && source != "config" && local_groups.contains(&g.name)
+                        })
+                        .map(|id| format!("/operators/{id}/groups/{}/remove", g.name)),
+                    email: email.clone(),
+                    source: source.clone(),
+                })
+                .collect(),
+            name: g.name,
+            description: g.description,
+            grants: g.grants,
+        })
+        .collect();
     Ok(render(&OperatorsPage {
         layout: Layout::new(&state, Some(&ctx), "Operators", "Operators"),
         rows,
-        groups: state.store.groups().await?,
+        groups,
         can_admin: ctx.can_write(Resource::Session),
     }))
 }
@@ -387,6 +431,18 @@ pub async fn disable_operator(
     Ok(redirect_with_flash(
         "/operators",
         &format!("Operator disabled; {ended} session(s) ended."),
+    ))
+}
+
+pub async fn remove_membership(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, group)): Path<(i64, String)>,
+) -> AppResult<Response> {
+    ops::remove_membership(&state, &ctx, id, &group).await?;
+    Ok(redirect_with_flash(
+        "/operators",
+        &format!("Removed from {group}; their roles change on their next request."),
     ))
 }
 

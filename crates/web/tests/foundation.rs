@@ -670,3 +670,64 @@ async fn sign_in_failures_are_rate_limited_per_account() {
         assert_eq!(c.audit_count("auth.rate_limited", "denied").await, 1);
     }
 }
+
+#[tokio::test]
+async fn an_admin_removes_a_membership_and_it_applies_on_the_next_request() {
+    for url in database_urls().await {
+        let c = TestConsole::start(
+            Env::Prod,
+            &url,
+            "[groups.production-admins]\nmembers = [\"cfg@raxx.test\"]\n",
+        )
+        .await;
+        let admin = c.operator("lead@raxx.test", &["production-admins"]).await;
+        let other = c.operator("temp@raxx.test", &["production-admins"]).await;
+        let cfg_member = c.operator("cfg@raxx.test", &[]).await;
+        let client = c.client();
+        let invites = |op: &raxx_testkit::Operator| {
+            let r = client
+                .get(c.url("/api/v1/invites"))
+                .headers(c.read_headers(op));
+            async move { r.send().await.unwrap().status().as_u16() }
+        };
+        assert_eq!(invites(&other).await, 200);
+        let remove = |id: i64| {
+            let r = client
+                .delete(c.url(&format!("/api/v1/operators/{id}/groups/production-admins")))
+                .headers(c.write_headers(&admin));
+            async move { r.send().await.unwrap() }
+        };
+        let r = remove(other.admin_id).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            invites(&other).await,
+            403,
+            "the grant is gone on the next request"
+        );
+        assert_eq!(c.audit_count("operator.group.remove", "allowed").await, 1);
+        // A membership made by config cannot be removed in the UI: config would restore it.
+        let r = remove(cfg_member.admin_id).await;
+        assert_eq!(r.status(), 409);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "config_managed");
+        assert_eq!(invites(&cfg_member).await, 200);
+        // The page offers the control only for memberships it can remove.
+        let html = client
+            .get(c.url("/operators"))
+            .headers(c.read_headers(&admin))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains(&format!(
+            "/operators/{}/groups/production-admins/remove",
+            admin.admin_id
+        )));
+        assert!(!html.contains(&format!(
+            "/operators/{}/groups/production-admins/remove",
+            cfg_member.admin_id
+        )));
+    }
+}
