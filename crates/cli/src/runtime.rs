@@ -46,7 +46,25 @@ pub async fn open_store(cfg: &Resolved) -> anyhow::Result<Store> {
 }
 
 /// Everything `serve` does before it listens: store, config groups, enrolment code.
+/// Start-up writes, so a read-only database is refused with one clear line.
 pub async fn prepare(cfg: Resolved) -> anyhow::Result<AppState> {
+    let url = raxx_store::redact_url(&cfg.config.database_url);
+    prepare_store(cfg).await.map_err(|e| {
+        let read_only = e.chain().any(|c| {
+            c.downcast_ref::<raxx_store::StoreError>()
+                .is_some_and(raxx_store::StoreError::is_read_only)
+        });
+        if read_only {
+            anyhow::anyhow!(
+                "the database {url} is read-only: the console writes to it at start-up (config groups, token inventory, sessions); point database_url at a writable database"
+            )
+        } else {
+            e
+        }
+    })
+}
+
+async fn prepare_store(cfg: Resolved) -> anyhow::Result<AppState> {
     let store = open_store(&cfg).await?;
     store.reconcile_config_groups(&cfg.config.groups).await?;
     let env_code = cfg

@@ -64,6 +64,25 @@ impl StoreError {
         matches!(self, StoreError::Db(sqlx::Error::Database(e))
             if e.code().is_some_and(|c| c.starts_with("22")))
     }
+
+    /// The database refused a write because it is read-only: SQLite's `SQLITE_READONLY`
+    /// (code 8 and its extended codes, e.g. a file opened with `mode=ro`) or PostgreSQL's
+    /// SQLSTATE 25006 (`read_only_sql_transaction`: a standby, `default_transaction_read_only`).
+    /// Migrations count too: PostgreSQL refuses even `CREATE TABLE IF NOT EXISTS`.
+    pub fn is_read_only(&self) -> bool {
+        use sqlx::migrate::MigrateError;
+        let (StoreError::Db(sqlx::Error::Database(e))
+        | StoreError::Migrate(
+            MigrateError::Execute(sqlx::Error::Database(e))
+            | MigrateError::ExecuteMigration(sqlx::Error::Database(e), _),
+        )) = self
+        else {
+            return false;
+        };
+        e.code().is_some_and(|c| {
+            c == "25006" || (c.len() < 5 && c.parse::<u32>().is_ok_and(|n| n & 0xff == 8))
+        })
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -198,16 +217,22 @@ impl Store {
     /// Refuse a database recorded for the other env.
     pub async fn check_env(&self) -> Result<()> {
         let env = self.env;
-        sqlx::query(
-            "INSERT INTO console_meta (key, value) VALUES ('env', $1) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(env.as_str())
-        .execute(&self.pool)
-        .await?;
-        let recorded: String =
-            sqlx::query_scalar("SELECT value FROM console_meta WHERE key = 'env'")
-                .fetch_one(&self.pool)
+        // Read first: a database that already has its fingerprint is not written to
+        // (a read-only database passes this check).
+        let recorded = match self.meta("env").await? {
+            Some(r) => r,
+            None => {
+                sqlx::query(
+                    "INSERT INTO console_meta (key, value) VALUES ('env', $1) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(env.as_str())
+                .execute(&self.pool)
                 .await?;
+                sqlx::query_scalar("SELECT value FROM console_meta WHERE key = 'env'")
+                    .fetch_one(&self.pool)
+                    .await?
+            }
+        };
         if recorded != env.as_str() {
             return Err(StoreError::EnvMismatch {
                 recorded,

@@ -112,11 +112,16 @@ impl Store {
         }
         // Touch at most every few seconds: an idle timeout does not need millisecond accuracy.
         if now - s.last_seen_at > 5_000 {
-            sqlx::query("UPDATE console_sessions SET last_seen_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            let touched = sqlx::query("UPDATE console_sessions SET last_seen_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(&s.id)
                 .execute(&self.pool)
-                .await?;
+                .await;
+            match touched.map_err(StoreError::from) {
+                // A read-only database still serves reads: the touch is bookkeeping.
+                Err(e) if !e.is_read_only() => return Err(e),
+                _ => {}
+            }
         }
         Ok(Ok((
             Session {

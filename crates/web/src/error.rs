@@ -71,6 +71,11 @@ impl From<StoreError> for AppError {
             },
             StoreError::Invalid(m) => AppError::Invalid(m),
             e if e.is_unavailable() => AppError::Unavailable("the database did not answer".into()),
+            e if e.is_read_only() => AppError::Conflict {
+                status: 503,
+                code: "read_only",
+                message: "the database is read-only: reads work, changes are refused; nothing was changed".into(),
+            },
             e if e.is_bad_input() => AppError::Invalid(
                 "the request holds a value the database cannot store (such as a NUL character); nothing was changed".into(),
             ),
