@@ -42,6 +42,26 @@ async function crawl(page, c, who, prodWrites) {
     if (env !== c.env || pill !== c.env.toUpperCase()) problems.push(`${p}: pill ${pill} data-env ${env}`);
     const css = await page.evaluate(() => getComputedStyle(document.querySelector(".env-pill")).backgroundColor);
     if (css === "rgba(0, 0, 0, 0)") problems.push(`${p}: unstyled pill`);
+    // Accessibility basics on every page: one h1, every visible control labelled.
+    const a11y = await page.evaluate(() => {
+      const out = [];
+      const h1s = document.querySelectorAll("h1").length;
+      if (h1s !== 1) out.push(`${h1s} h1 elements`);
+      for (const el of document.querySelectorAll("input, select, textarea")) {
+        if (el.type === "hidden") continue;
+        const labelled =
+          (el.id && document.querySelector(`label[for="${CSS.escape(el.id)}"]`)) ||
+          el.closest("label") ||
+          el.getAttribute("aria-label") ||
+          el.getAttribute("aria-labelledby");
+        if (!labelled) out.push(`unlabelled ${el.tagName.toLowerCase()}[name=${el.name}]`);
+      }
+      for (const b of document.querySelectorAll("button")) {
+        if (!(b.textContent.trim() || b.getAttribute("aria-label"))) out.push("a button with no text");
+      }
+      return out;
+    });
+    for (const issue of a11y) problems.push(`${p}: ${issue}`);
     if (c.env === "staging") {
       const targets = await page.$$eval("form", (fs) =>
         fs.map((f) => ({
