@@ -229,6 +229,8 @@ pub struct TokenRow {
     pub max_age: String,
     pub expires: String,
     pub state_label: String,
+    /// The state in a word or two, for the badge (the label carries the time).
+    pub state_short: String,
     pub state_class: &'static str,
     pub notes: Vec<String>,
     pub has_previous: bool,
@@ -304,6 +306,7 @@ fn token_row(t: &Token, now: i64) -> TokenRow {
             .unwrap_or_else(|| "none".into()),
         expires: t.expires_at.map(fmt_time).unwrap_or_default(),
         state_label: t.state.label(),
+        state_short: t.state.as_str().replace('_', " "),
         state_class: t.state.css(),
         notes,
         has_previous: t.previous.is_some(),
