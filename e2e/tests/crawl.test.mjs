@@ -87,6 +87,9 @@ async function crawl(page, c, who, prodWrites) {
 
 for (const env of ["staging", "prod"]) {
   test(`every page on ${env} shows the env pill; staging renders no prod-write control`, async () => {
+    // Checked before any server starts, so a failure leaves no process behind.
+    const prodWrites = manifestRoutes().filter((r) => r.cls === "prod-write");
+    assert.ok(prodWrites.length > 0, "the manifest declares prod-write routes");
     // The prod console reads its staging source from a real staging console.
     const staging = env === "prod" ? await startConsole("staging", apps.staging) : null;
     let source = "";
@@ -95,8 +98,6 @@ for (const env of ["staging", "prod"]) {
       source = `staging_source_url = "${staging.origin}"\nstaging_source_key = "${key}"\n`;
     }
     const c = await startConsole(env, source + apps[env] + GROUPS);
-    const prodWrites = manifestRoutes().filter((r) => r.cls === "prod-write");
-    assert.ok(prodWrites.length > 0 || env === "prod", "the manifest declares prod-write routes");
     try {
       for (const who of ["alice", "sam", "pat", "nora"]) {
         const ctx = await browser.newContext();
