@@ -244,7 +244,23 @@ fn rules_detail(old: &Flag, new: &Flag) -> String {
             format!("{n} rules")
         }
     };
-    let mut detail = format!("{} → {}", count(old.rules.len()), count(new.rules.len()));
+    let mut detail = if old.rules.len() == new.rules.len() {
+        // Same number of rules: name the ones that changed (1-based, as an operator counts).
+        let changed: Vec<String> = old
+            .rules
+            .iter()
+            .zip(&new.rules)
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .map(|(i, _)| (i + 1).to_string())
+            .collect();
+        match changed.as_slice() {
+            [one] => format!("rule {one} of {} changed", old.rules.len()),
+            many => format!("rules {} of {} changed", many.join(", "), old.rules.len()),
+        }
+    } else {
+        format!("{} → {}", count(old.rules.len()), count(new.rules.len()))
+    };
     if rollout(old) != rollout(new) {
         detail.push_str(if rollout(new) {
             " (adds a rollout)"
@@ -343,5 +359,28 @@ mod tests {
     fn equal_states_have_no_diff() {
         assert_eq!(diff_flags(&spec_flags(), &spec_flags()), vec![]);
         assert_eq!(diff_flag("x", None, None), None);
+    }
+
+    #[test]
+    fn a_changed_rule_is_named_when_the_count_stays() {
+        let old = spec_flags();
+        let mut new = old.clone();
+        let key = old
+            .flags
+            .iter()
+            .find(|(_, f)| f.rules.len() >= 2)
+            .map(|(k, _)| k.clone())
+            .expect("a fixture flag with two rules");
+        let flag = new.flags.get_mut(&key).expect("flag");
+        let last = flag.rules.len() - 1;
+        flag.rules[last] = flag.rules[0].clone();
+        let changes = diff_flags(&old, &new);
+        let rules = changes[0]
+            .fields
+            .iter()
+            .find(|f| f.field == FlagField::Rules)
+            .expect("a rules change");
+        let want = format!("rule {} of {} changed", last + 1, last + 1);
+        assert!(rules.detail.starts_with(&want), "{} / {want}", rules.detail);
     }
 }
