@@ -8,7 +8,7 @@ use anyhow::bail;
 use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::config::normalise_email;
 
-use crate::runtime::{bind, load_config, open_store, prepare, shutdown_signal};
+use crate::runtime::{bind, load_config, open_store, open_store_to_read, prepare, shutdown_signal};
 
 pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let cfg = load_config(config)?;
@@ -79,7 +79,7 @@ fn config_member(cfg: &raxx_core::config::Resolved, email: &str) -> bool {
 
 pub async fn audit_verify(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let cfg = load_config(config)?;
-    let store = open_store(&cfg).await?;
+    let store = open_store_to_read(&cfg).await?;
     match store.audit_verify().await? {
         Ok(n) => {
             println!("audit chain intact: {n} rows");
@@ -94,7 +94,7 @@ pub async fn audit_verify(config: Option<&Path>) -> anyhow::Result<ExitCode> {
 
 pub async fn audit_export(config: Option<&Path>, csv: bool) -> anyhow::Result<ExitCode> {
     let cfg = load_config(config)?;
-    let store = open_store(&cfg).await?;
+    let store = open_store_to_read(&cfg).await?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if csv {

@@ -37,12 +37,63 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<Resolved> {
 
 /// Connect (retrying while the database is down), migrate, check the env fingerprint.
 pub async fn open_store(cfg: &Resolved) -> anyhow::Result<Store> {
-    let url = &cfg.config.database_url;
-    let store = Store::connect_with_retry(url, cfg.env, 20)
-        .await
-        .with_context(|| format!("cannot open the database {}", raxx_store::redact_url(url)))?;
+    let store = connect(cfg).await?;
     store.migrate().await?;
     Ok(store)
+}
+
+/// For commands that only read (`audit verify`, `audit export`): like [`open_store`], but a
+/// read-only database is read as it is (not migrated; its env fingerprint is still checked)
+/// rather than refused.
+pub async fn open_store_to_read(cfg: &Resolved) -> anyhow::Result<Store> {
+    let store = connect(cfg).await?;
+    match store.migrate().await {
+        Ok(()) => {}
+        Err(e) if e.is_read_only() => {
+            store.check_env().await?;
+            tracing::info!(
+                "the database {} is read-only: reading it as it is, without migrating",
+                raxx_store::redact_url(&cfg.config.database_url)
+            );
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(store)
+}
+
+async fn connect(cfg: &Resolved) -> anyhow::Result<Store> {
+    let url = &cfg.config.database_url;
+    Store::connect_with_retry(url, cfg.env, 20)
+        .await
+        .with_context(|| format!("cannot open the database {}", raxx_store::redact_url(url)))
+}
+
+/// A failed command as the one line the CLI prints after `error: `. A database that is
+/// read-only or has no space left is named as such, in the database's own words (without
+/// sqlx's codes and wrapping); anything else is the whole error chain.
+pub fn error_line(e: &anyhow::Error, config: Option<&Path>) -> String {
+    let Some(store_error) = e.chain().find_map(|c| {
+        c.downcast_ref::<raxx_store::StoreError>()
+            .filter(|s| s.is_read_only() || s.is_storage_full())
+    }) else {
+        return format!("{e:#}");
+    };
+    // The config loaded before the command failed, so it loads again here.
+    let db = load_config(config)
+        .map(|c| format!(" {}", raxx_store::redact_url(&c.config.database_url)))
+        .unwrap_or_default();
+    let why = store_error
+        .database_message()
+        .unwrap_or("the write was refused");
+    if store_error.is_read_only() {
+        format!(
+            "the database{db} is read-only: {why}; nothing was written; point database_url at a writable database"
+        )
+    } else {
+        format!(
+            "the database{db} has no space left: {why}; the refused change was not made; free space and run the command again"
+        )
+    }
 }
 
 /// Everything `serve` does before it listens: store, config groups, enrolment code.

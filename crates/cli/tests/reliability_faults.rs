@@ -333,3 +333,209 @@ async fn reliability_serve_on_a_read_only_database_fails_with_one_clear_line() {
         audit_verify(&rw);
     }
 }
+
+/// One failed CLI command: exactly one `error` line on stderr, and it says `needle`
+/// without sqlx's codes and wrapping.
+fn assert_one_error_line(out: &std::process::Output, needle: &str, what: &str) {
+    assert!(!out.status.success(), "{what}: succeeded");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(errors.len(), 1, "{what}: {stderr}");
+    assert!(
+        errors[0].contains(needle)
+            && !errors[0].contains("code:")
+            && !errors[0].contains("error returned from database"),
+        "{what}: {stderr}"
+    );
+}
+
+/// The CLI's other commands on a read-only database (SQLite `mode=ro`; PostgreSQL with
+/// `default_transaction_read_only`): the ones that write (`migrate` when there is
+/// something to migrate, `login-link`, `keys create`) exit non-zero with one line saying
+/// the database is read-only; `audit verify` and `audit export` only read, so they work.
+#[tokio::test]
+async fn reliability_cli_commands_on_a_read_only_database_say_so_in_one_line_or_just_read() {
+    for db in database_urls().await {
+        let dir = tempdir("ro-cli");
+        let rw = config(&dir, "staging", free_port(), &db, STAGING_APPS);
+        last_line(&cli(&["migrate"], &rw));
+        last_line(&cli(
+            &[
+                "keys",
+                "create",
+                "--app",
+                "raxx-api-staging",
+                "--kind",
+                "client",
+            ],
+            &rw,
+        ));
+        let store = Store::connect(&db, Env::Staging).await.expect("connect");
+        // A database with nothing migrated yet, read-only too (SQLite: an empty file).
+        let empty = sqlite_url();
+        Store::connect(&empty, Env::Staging)
+            .await
+            .expect("create the empty file")
+            .close()
+            .await;
+        let rows = count(&store, "SELECT COUNT(*) FROM console_audit_log").await;
+        let keys = count(&store, "SELECT COUNT(*) FROM console_app_keys").await;
+        // PostgreSQL: switched from the server's own database, so that no connection of
+        // the test's is read-only when it switches back.
+        let admin = match std::env::var("RAXX_TEST_PG") {
+            Ok(base) if !db.starts_with("sqlite:") => {
+                Some(Store::connect(&base, Env::Staging).await.expect("connect"))
+            }
+            _ => None,
+        };
+        let (ro_url, empty_ro_url, name) = if db.starts_with("sqlite:") {
+            (format!("{db}?mode=ro"), format!("{empty}?mode=ro"), None)
+        } else {
+            let name = db.rsplit('/').next().unwrap().to_string();
+            exec(
+                admin.as_ref().unwrap(),
+                &format!("ALTER DATABASE {name} SET default_transaction_read_only = on"),
+            )
+            .await;
+            // PostgreSQL refuses even the migrator's `CREATE TABLE IF NOT EXISTS`.
+            (db.clone(), db.clone(), Some(name))
+        };
+        let ro = config(&dir, "staging", free_port(), &ro_url, STAGING_APPS);
+        let empty_ro = config(&dir, "staging", free_port(), &empty_ro_url, STAGING_APPS);
+        let run = |args: &[&str], cfg: &std::path::Path| {
+            Command::new(env!("CARGO_BIN_EXE_raxx-console"))
+                .args(args)
+                .arg("--config")
+                .arg(cfg)
+                .env("NO_COLOR", "1")
+                .output()
+                .expect("raxx-console")
+        };
+
+        let migrate = run(&["migrate"], &empty_ro);
+        assert_one_error_line(&migrate, "is read-only", &format!("{db}: migrate"));
+        let login = run(&["login-link", "--email", "alice@raxx.test"], &ro);
+        assert_one_error_line(&login, "is read-only", &format!("{db}: login-link"));
+        let key = run(
+            &[
+                "keys",
+                "create",
+                "--app",
+                "raxx-api-staging",
+                "--kind",
+                "client",
+            ],
+            &ro,
+        );
+        assert_one_error_line(&key, "is read-only", &format!("{db}: keys create"));
+        assert!(
+            String::from_utf8_lossy(&key.stderr).contains(&format!(
+                "error: the database {} is read-only: ",
+                raxx_store::redact_url(&ro_url)
+            )),
+            "{db}: names the database: {}",
+            String::from_utf8_lossy(&key.stderr)
+        );
+
+        // Reading works on the read-only database.
+        let verify = run(&["audit", "verify"], &ro);
+        let text = String::from_utf8_lossy(&verify.stdout);
+        assert!(
+            verify.status.success() && text.contains("audit chain intact"),
+            "{db}: audit verify: {text}{}",
+            String::from_utf8_lossy(&verify.stderr)
+        );
+        let export = run(&["audit", "export"], &ro);
+        assert!(export.status.success(), "{db}: audit export");
+        assert_eq!(
+            String::from_utf8_lossy(&export.stdout).lines().count() as i64,
+            rows,
+            "{db}: audit export"
+        );
+
+        if let (Some(name), Some(admin)) = (name, admin) {
+            exec(
+                &admin,
+                &format!("ALTER DATABASE {name} RESET default_transaction_read_only"),
+            )
+            .await;
+            admin.close().await;
+        }
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM console_audit_log").await,
+            rows,
+            "{db}: nothing written"
+        );
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM console_app_keys").await,
+            keys
+        );
+        store.close().await;
+        audit_verify(&rw);
+    }
+}
+
+/// SIGTERM while `serve` runs a job every second and answers requests: it exits 0 within
+/// its shutdown grace, no run is left `running`, every lease is released, and the audit
+/// chain is intact.
+#[tokio::test]
+async fn reliability_sigterm_stops_serve_cleanly_with_no_run_or_lease_left_behind() {
+    const JOBS: &str = "[jobs.session-purge]\nschedule = \"* * * * * *\"\n[jobs.status-poll]\nschedule = \"0 0 0 1 1 *\"\nenabled = false\n[jobs.token-rotation-sweep]\nschedule = \"0 0 0 1 1 *\"\nenabled = false\n[jobs.promotion-expiry]\nschedule = \"0 0 0 1 1 *\"\nenabled = false\n[jobs.audit-digest]\nschedule = \"0 0 0 1 1 *\"\nenabled = false\n";
+    for db in database_urls().await {
+        let dir = tempdir("sigterm");
+        let mut console = start(&dir, "staging", &db, &format!("{STAGING_APPS}{JOBS}")).await;
+        let store = Store::connect(&db, Env::Staging).await.expect("connect");
+        let runs = "SELECT COUNT(*) FROM console_job_runs WHERE job = 'session-purge'";
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while count(&store, runs).await < 2 {
+            assert!(Instant::now() < deadline, "{db}: no job runs");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Requests keep coming while the signal arrives.
+        let (client, url) = (console.client(), console.url("/readyz"));
+        let load = tokio::spawn(async move {
+            let mut ok = 0;
+            while client
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                ok += 1;
+            }
+            ok
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let sent = Command::new("kill")
+            .args(["-TERM", &console.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(25);
+        let status = loop {
+            if let Some(status) = console.child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "{db}: serve did not stop");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(status.success(), "{db}: serve exited with {status}");
+        assert!(load.await.unwrap() > 0);
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM console_job_runs WHERE outcome = 'running'"
+            )
+            .await,
+            0,
+            "{db}: a run left running"
+        );
+        assert_eq!(
+            store.unreleased_leases().await.unwrap(),
+            0,
+            "{db}: a lease left held"
+        );
+        store.close().await;
+        audit_verify(&console.cfg);
+    }
+}

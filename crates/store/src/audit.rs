@@ -1,9 +1,9 @@
 //! The one audit writer and the audit reader.
 //!
-//! [`AuditTx`] is the only way to change state: it opens a transaction, locks the chain
-//! head row (so chain writers queue, on one instance or many), lets the caller make the
-//! change, appends the audit row(s) and commits them together. A transaction that
-//! recorded no audit row refuses to commit.
+//! [`AuditTx`] is the only way to change state: it opens a transaction, lets the caller
+//! make the change and record its audit event(s), then at commit locks the chain head row
+//! (so chain writers queue, on one instance or many), appends the rows and commits them
+//! with the change. A transaction that recorded no audit row refuses to commit.
 
 use futures_util::TryStreamExt;
 use raxx_core::audit::{
@@ -24,52 +24,89 @@ pub fn audit_writes() -> u64 {
 
 pub struct AuditTx {
     tx: Transaction<'static, Any>,
+    backend: Backend,
     env: raxx_core::Env,
-    last_id: i64,
-    last_hash: String,
-    recorded: usize,
+    /// Events recorded so far; they join the chain at [`AuditTx::commit`].
+    pending: Vec<AuditEvent>,
+    /// The chain head (last id, last hash), once this transaction holds its lock.
+    head: Option<(i64, String)>,
+    /// [`AuditTx::conn`] was handed out: the transaction may have changed state beyond
+    /// its audit rows, so in-memory caches must re-read after it commits.
+    changed: bool,
 }
 
 impl Store {
-    /// Begin an audited transaction.
+    /// Begin an audited transaction. It locks the chain head at once, so every audited
+    /// writer queues behind it until it commits: the whole change is serialised with
+    /// every other `begin()` (on one instance or many). That is the default because much
+    /// of the state (sessions, keys, rotations, memberships) relies on it.
     pub async fn begin(&self) -> Result<AuditTx> {
-        let mut tx = match self.backend {
-            // Take SQLite's write lock up front so the head update never has to upgrade
-            // a read snapshot (which SQLite refuses under contention instead of waiting).
+        let mut tx = self.begin_unlocked().await?;
+        tx.lock_head().await?;
+        Ok(tx)
+    }
+
+    /// Begin an audited transaction serialised only with other transactions of the same
+    /// `scope`; the chain head is locked at [`AuditTx::commit`], for its last statements.
+    ///
+    /// Rule (deadlock freedom): a scope owns its tables. Every writer of them uses
+    /// `begin_scoped` with that scope, and no `begin()` transaction writes them; so a
+    /// scoped transaction only ever waits for its scope, then the head, and a `begin()`
+    /// transaction (which holds the head) never waits for a scoped one. The one scope is
+    /// `"flags"` (flags, history, apps, promotions, approvals: `crates/store/src/flags.rs`).
+    /// On PostgreSQL the scope is a transaction-level advisory lock; SQLite's
+    /// `BEGIN IMMEDIATE` already serialises every writer.
+    pub async fn begin_scoped(&self, scope: &str) -> Result<AuditTx> {
+        let mut tx = self.begin_unlocked().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))::text")
+                .bind(format!("raxx:{scope}"))
+                .execute(&mut *tx.tx)
+                .await?;
+        }
+        Ok(tx)
+    }
+
+    async fn begin_unlocked(&self) -> Result<AuditTx> {
+        let tx = match self.backend {
+            // Take SQLite's write lock up front so no statement has to upgrade a read
+            // snapshot (which SQLite refuses under contention instead of waiting).
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        let row = sqlx::query(
-            "UPDATE console_audit_head SET last_id = last_id WHERE one = 1 RETURNING last_id, last_hash",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
         Ok(AuditTx {
             tx,
+            backend: self.backend,
             env: self.env,
-            last_id: row.try_get("last_id")?,
-            last_hash: row.try_get("last_hash")?,
-            recorded: 0,
+            pending: Vec::new(),
+            head: None,
+            changed: false,
         })
     }
 
     /// Record an event on its own (denials, reads of the audit log, failures).
-    pub async fn audit(&self, event: AuditEvent) -> Result<i64> {
+    pub async fn audit(&self, event: AuditEvent) -> Result<()> {
         let mut tx = self.begin().await?;
-        let id = tx.record(event).await?;
-        tx.commit().await?;
-        Ok(id)
+        tx.record(event).await?;
+        tx.commit().await
     }
 }
+
+/// Columns of one audit row, in insert order.
+const AUDIT_COLUMNS: &str = "id, at, actor, session_id, action, target_type, target_id, target_app, outcome, reason, context, request_id, ip, prev_hash, hash";
+const AUDIT_COLUMN_COUNT: usize = 15;
 
 impl AuditTx {
     /// The connection inside the transaction, for the change itself.
     pub fn conn(&mut self) -> &mut AnyConnection {
+        self.changed = true;
         &mut self.tx
     }
 
-    /// Append one audit row to the chain, inside this transaction.
-    pub async fn record(&mut self, mut event: AuditEvent) -> Result<i64> {
+    /// Record an event for this transaction. It is redacted and stamped with the
+    /// console's env now, and joins the chain (id, time, hash) when the transaction
+    /// commits; a transaction that fails to commit leaves neither the change nor the row.
+    pub async fn record(&mut self, mut event: AuditEvent) -> Result<()> {
         if !event.context.is_object() {
             event.context = Value::Object(Default::default());
         }
@@ -80,53 +117,108 @@ impl AuditTx {
                 Value::String(self.env.as_str().into()),
             );
         }
-        let id = self.last_id + 1;
-        let at = now_ms();
-        let hash = chain_hash(&self.last_hash, id, at, &event);
-        sqlx::query(
-            "INSERT INTO console_audit_log (id, at, actor, session_id, action, target_type, target_id, target_app, outcome, reason, context, request_id, ip, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(id)
-        .bind(at)
-        .bind(&event.actor)
-        .bind(&event.session_id)
-        .bind(&event.action)
-        .bind(&event.target_type)
-        .bind(&event.target_id)
-        .bind(&event.target_app)
-        .bind(event.outcome.as_str())
-        .bind(&event.reason)
-        .bind(event.context.to_string())
-        .bind(&event.request_id)
-        .bind(&event.ip)
-        .bind(&self.last_hash)
-        .bind(&hash)
-        .execute(&mut *self.tx)
-        .await?;
-        sqlx::query("UPDATE console_audit_head SET last_id = $1, last_hash = $2 WHERE one = 1")
-            .bind(id)
-            .bind(&hash)
-            .execute(&mut *self.tx)
-            .await?;
-        self.last_id = id;
-        self.last_hash = hash;
-        self.recorded += 1;
-        Ok(id)
+        self.pending.push(event);
+        Ok(())
     }
 
-    /// Commit the change and its audit rows. Refuses (and rolls back) when nothing was
-    /// recorded: no change without its audit row.
-    pub async fn commit(self) -> Result<()> {
-        if self.recorded == 0 {
+    /// Commit the change and its audit rows: lock the chain head (unless `begin()` did),
+    /// append the recorded events after it, move the head, commit — all in this one transaction. Refuses (and
+    /// rolls back) when nothing was recorded: no change without its audit row.
+    pub async fn commit(mut self) -> Result<()> {
+        if self.pending.is_empty() {
             self.tx.rollback().await?;
             return Err(StoreError::Invalid(
                 "refusing to commit a change without an audit row".into(),
             ));
         }
-        let n = self.recorded as u64;
-        self.tx.commit().await?;
+        let (mut last_id, mut last_hash) = match self.head.take() {
+            Some(head) => head,
+            None => {
+                self.lock_head().await?;
+                self.head.take().unwrap_or_default()
+            }
+        };
+        // Stamped under the head lock, so ids and times grow together.
+        let at = now_ms();
+        let mut rows = Vec::with_capacity(self.pending.len());
+        for event in &self.pending {
+            let id = last_id + 1;
+            let hash = chain_hash(&last_hash, id, at, event);
+            rows.push((id, std::mem::replace(&mut last_hash, hash.clone()), hash));
+            last_id = id;
+        }
+        let values = (0..rows.len())
+            .map(|r| {
+                let n = r * AUDIT_COLUMN_COUNT;
+                let params: Vec<String> = (1..=AUDIT_COLUMN_COUNT)
+                    .map(|c| format!("${}", n + c))
+                    .collect();
+                format!("({})", params.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let next = rows.len() * AUDIT_COLUMN_COUNT;
+        let insert = format!("INSERT INTO console_audit_log ({AUDIT_COLUMNS}) VALUES {values}");
+        let sql = match self.backend {
+            // One round trip for the rows and the head.
+            Backend::Postgres => format!(
+                "WITH appended AS ({insert}) UPDATE console_audit_head SET last_id = ${}, last_hash = ${} WHERE one = 1",
+                next + 1,
+                next + 2
+            ),
+            Backend::Sqlite => insert,
+        };
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for ((id, prev_hash, hash), event) in rows.iter().zip(&self.pending) {
+            query = query
+                .bind(*id)
+                .bind(at)
+                .bind(&event.actor)
+                .bind(&event.session_id)
+                .bind(&event.action)
+                .bind(&event.target_type)
+                .bind(&event.target_id)
+                .bind(&event.target_app)
+                .bind(event.outcome.as_str())
+                .bind(&event.reason)
+                .bind(event.context.to_string())
+                .bind(&event.request_id)
+                .bind(&event.ip)
+                .bind(prev_hash)
+                .bind(hash);
+        }
+        if self.backend == Backend::Postgres {
+            query = query.bind(last_id).bind(&last_hash);
+        }
+        query.execute(&mut *self.tx).await?;
+        if self.backend == Backend::Sqlite {
+            sqlx::query("UPDATE console_audit_head SET last_id = $1, last_hash = $2 WHERE one = 1")
+                .bind(last_id)
+                .bind(&last_hash)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        let n = self.pending.len() as u64;
+        let committed = self.tx.commit().await;
+        // After the commit (even a failed one: it may have committed): caches of this
+        // process read the database again on their next request. A transaction that only
+        // appended audit rows (a denial, a read of the log) changed nothing they hold.
+        if self.changed {
+            crate::changes::committed();
+        }
+        committed?;
         AUDIT_WRITES.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Lock the chain head row (`UPDATE … RETURNING`: a row lock on PostgreSQL) and read it.
+    async fn lock_head(&mut self) -> Result<()> {
+        let row = sqlx::query(
+            "UPDATE console_audit_head SET last_id = last_id WHERE one = 1 RETURNING last_id, last_hash",
+        )
+        .fetch_one(&mut *self.tx)
+        .await?;
+        self.head = Some((row.try_get("last_id")?, row.try_get("last_hash")?));
         Ok(())
     }
 

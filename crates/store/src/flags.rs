@@ -318,22 +318,38 @@ impl Store {
         by: &str,
         event: AuditEvent,
     ) -> Result<Vec<FlagChange>> {
+        Ok(self.apply_flags_state(flags, by, event).await?.0)
+    }
+
+    /// [`Store::apply_flags`], also returning the app's state as this transaction committed
+    /// it (no second read).
+    pub async fn apply_flags_state(
+        &self,
+        flags: &AppFlags,
+        by: &str,
+        event: AuditEvent,
+    ) -> Result<(Vec<FlagChange>, FlagState)> {
         flags
             .validate()
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let mut tx = self.begin().await?;
-        let changes = tx.replace_flags(flags, by).await?;
+        let mut tx = self.begin_scoped(FLAGS_SCOPE).await?;
+        let now = now_ms();
+        let (changes, mut state) = tx.replace_flags(flags, by, now).await?;
         let file = raxx_core::flags::to_file_json(flags);
         let diff = diff_json(&changes);
-        sqlx::query(
-            "UPDATE console_flag_apps SET last_file = $1, last_file_diff = $2, last_file_at = $3, last_file_by = $4 WHERE app = $5",
+        // The revision bump and the last file in one statement.
+        state.revision = sqlx::query_scalar(
+            "INSERT INTO console_flag_apps (app, revision, updated_at, last_file, last_file_diff, last_file_at, last_file_by) VALUES ($1, 1, $2, $3, $4, $5, $6)
+             ON CONFLICT (app) DO UPDATE SET revision = console_flag_apps.revision + 1, updated_at = excluded.updated_at, last_file = excluded.last_file, last_file_diff = excluded.last_file_diff, last_file_at = excluded.last_file_at, last_file_by = excluded.last_file_by
+             RETURNING revision",
         )
+        .bind(&flags.app)
+        .bind(now)
         .bind(file.to_string())
         .bind(diff.to_string())
-        .bind(now_ms())
+        .bind(now)
         .bind(by)
-        .bind(&flags.app)
-        .execute(tx.conn())
+        .fetch_one(tx.conn())
         .await?;
         tx.record(
             event
@@ -345,7 +361,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(changes)
+        Ok((changes, state))
     }
 
     /// The kill switch: disable a flag at once, audited by `event` with `bypass: true`.
@@ -363,7 +379,7 @@ impl Store {
                 "a reason is required to disable a flag without review".into(),
             ));
         }
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_scoped(FLAGS_SCOPE).await?;
         let state = tx.flag_state(app).await?;
         let Some(current) = state.flags.get(key) else {
             tx.rollback().await?;
@@ -383,7 +399,9 @@ impl Store {
                 promotion_id: None,
                 reason: Some(reason),
             };
-            killed.version = tx.write_flag(app, key, Some(&flag), by, &change).await?;
+            killed.version = tx
+                .write_flag(app, key, Some(&flag), by, &change, now_ms())
+                .await?;
             tx.bump_revision(app).await?;
             killed.changed = true;
         }
@@ -410,7 +428,7 @@ impl Store {
         diff: &[FlagChange],
         event: AuditEvent,
     ) -> Result<Promotion> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_scoped(FLAGS_SCOPE).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO console_flag_promotions (target_app, requested_by, reason, flags, content_hash, status, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7) RETURNING id",
         )
@@ -487,7 +505,7 @@ impl Store {
         event: AuditEvent,
     ) -> Result<Result<Applied, PromotionError>> {
         let now = now_ms();
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_scoped(FLAGS_SCOPE).await?;
         let Some(record) = promotion_in(tx.conn(), id, apps).await? else {
             tx.rollback().await?;
             return Err(StoreError::NotFound(format!("promotion {id}")));
@@ -554,6 +572,7 @@ impl Store {
                         promoted.new.as_ref(),
                         approver_name,
                         &write,
+                        now,
                     )
                     .await?;
                 promoted.new.as_ref().map(|_| v)
@@ -615,7 +634,7 @@ impl Store {
         event: AuditEvent,
     ) -> Result<Result<PromotionRecord, PromotionError>> {
         let now = now_ms();
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_scoped(FLAGS_SCOPE).await?;
         let Some(record) = promotion_in(tx.conn(), id, apps).await? else {
             tx.rollback().await?;
             return Err(StoreError::NotFound(format!("promotion {id}")));
@@ -671,7 +690,7 @@ impl Store {
         if due_promotions(&self.pool, apps, now).await?.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_scoped(FLAGS_SCOPE).await?;
         let ids = due_promotions(tx.conn(), apps, now).await?;
         let mut expired = Vec::new();
         for id in ids {
@@ -746,6 +765,10 @@ where
     Ok(query.fetch_all(conn).await?)
 }
 
+/// The [`Store::begin_scoped`] scope of every flags writer: the flags, their history, the
+/// apps' revisions and last files, promotions and approvals are written only under it.
+const FLAGS_SCOPE: &str = "flags";
+
 /// Why a flag row is written: recorded in its history.
 struct FlagWrite<'a> {
     via: Via,
@@ -779,28 +802,45 @@ impl AuditTx {
     }
 
     /// Replace `new.app`'s whole flag state: flags absent from `new` are removed, changed
-    /// ones get a new version, equal ones are left alone. Returns the changes (in key order).
-    pub async fn replace_flags(&mut self, new: &AppFlags, by: &str) -> Result<Vec<FlagChange>> {
-        let current = self.flag_state(&new.app).await?;
-        let changes = diff_flags(&current.app_flags(), new);
+    /// ones get a new version, equal ones are left alone. Returns the changes (in key order)
+    /// and the flags as they now stand; the caller bumps the revision (the returned state
+    /// carries the old one).
+    async fn replace_flags(
+        &mut self,
+        new: &AppFlags,
+        by: &str,
+        now: i64,
+    ) -> Result<(Vec<FlagChange>, FlagState)> {
+        let mut state = self.flag_state(&new.app).await?;
+        let changes = diff_flags(&state.app_flags(), new);
         let write = FlagWrite {
             via: Via::Apply,
             promotion_id: None,
             reason: None,
         };
         for change in &changes {
-            self.write_flag(
-                &new.app,
-                &change.key,
-                new.flags.get(&change.key),
-                by,
-                &write,
-            )
-            .await?;
+            let flag = new.flags.get(&change.key);
+            let version = self
+                .write_flag(&new.app, &change.key, flag, by, &write, now)
+                .await?;
+            match flag {
+                Some(flag) => {
+                    state.flags.insert(
+                        change.key.clone(),
+                        StoredFlag {
+                            flag: flag.clone(),
+                            version,
+                            updated_at: now,
+                            updated_by: by.to_owned(),
+                        },
+                    );
+                }
+                None => {
+                    state.flags.remove(&change.key);
+                }
+            }
         }
-        // Every apply bumps the revision (and creates the app's row for the last file).
-        self.bump_revision(&new.app).await?;
-        Ok(changes)
+        Ok((changes, state))
     }
 
     /// Write one flag (or remove it with `None`) at the next version, with a history row.
@@ -811,23 +851,20 @@ impl AuditTx {
         flag: Option<&Flag>,
         by: &str,
         why: &FlagWrite<'_>,
+        now: i64,
     ) -> Result<i64> {
-        let now = now_ms();
+        // The highest version this key ever had, in its history or its row: one read.
         let last: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(version) FROM console_flag_history WHERE app = $1 AND flag_key = $2",
+            "SELECT MAX(v) FROM (SELECT MAX(version) AS v FROM console_flag_history WHERE app = $1 AND flag_key = $2
+             UNION ALL SELECT version AS v FROM console_flags WHERE app = $3 AND flag_key = $4) AS known",
         )
+        .bind(app)
+        .bind(key)
         .bind(app)
         .bind(key)
         .fetch_one(self.conn())
         .await?;
-        let current: Option<i64> = sqlx::query_scalar(
-            "SELECT version FROM console_flags WHERE app = $1 AND flag_key = $2",
-        )
-        .bind(app)
-        .bind(key)
-        .fetch_optional(self.conn())
-        .await?;
-        let version = last.max(current).unwrap_or(0) + 1;
+        let version = last.unwrap_or(0) + 1;
         let definition = flag.map(to_json).transpose()?;
         match (flag, &definition) {
             (Some(flag), Some(definition)) => {

@@ -1,12 +1,13 @@
 //! Storage for raxx-console: one [`Store`] over SQLite or PostgreSQL (chosen by the URL
 //! scheme), one schema, migrations embedded per backend under `migrations/<backend>/`.
 //!
-//! Every write that changes state goes through [`audit::AuditTx`], which locks the audit
-//! chain head first and commits the change and its audit row together (fail closed).
+//! Every write that changes state goes through [`audit::AuditTx`], which commits the change
+//! and its audit row together (fail closed), locking the audit chain head only at commit.
 
 pub mod admins;
 pub mod audit;
 pub mod auth;
+pub mod changes;
 pub mod checks;
 pub mod customers;
 pub mod flags;
@@ -43,17 +44,57 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// The database could not be reached (as opposed to refusing the request).
+    /// The database could not be reached (as opposed to refusing the request): no
+    /// connection, or PostgreSQL going away under one — SQLSTATE class 08 (connection
+    /// exception), 57P01–57P03 (shut down by the operator, crashed, still starting up) —
+    /// or out of resources other than disk (class 53 but 53100: memory, connection slots).
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
+        match self {
             StoreError::Db(
                 sqlx::Error::PoolTimedOut
-                    | sqlx::Error::Io(_)
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Tls(_)
-            )
-        )
+                | sqlx::Error::Io(_)
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Tls(_),
+            ) => true,
+            StoreError::Db(sqlx::Error::Database(e)) => e.code().is_some_and(|c| {
+                c.len() == 5
+                    && (c.starts_with("08")
+                        || matches!(&*c, "57P01" | "57P02" | "57P03")
+                        || (c.starts_with("53") && c != "53100"))
+            }),
+            _ => false,
+        }
+    }
+
+    /// The database has no space left for a write: SQLite's `SQLITE_FULL` (code 13 and
+    /// its extended codes: the disk or the file system is full, or the file reached
+    /// `max_page_count`) or PostgreSQL's SQLSTATE 53100 (`disk_full`). Also inside a
+    /// migration error.
+    pub fn is_storage_full(&self) -> bool {
+        self.database_code().is_some_and(|c| {
+            c == "53100" || (c.len() < 5 && c.parse::<u32>().is_ok_and(|n| n & 0xff == 13))
+        })
+    }
+
+    /// The database's own message, without its code (for one-line CLI errors).
+    pub fn database_message(&self) -> Option<&str> {
+        self.database_error().map(|e| e.message())
+    }
+
+    fn database_code(&self) -> Option<String> {
+        self.database_error()?.code().map(|c| c.into_owned())
+    }
+
+    fn database_error(&self) -> Option<&(dyn sqlx::error::DatabaseError + 'static)> {
+        use sqlx::migrate::MigrateError;
+        match self {
+            StoreError::Db(sqlx::Error::Database(e))
+            | StoreError::Migrate(
+                MigrateError::Execute(sqlx::Error::Database(e))
+                | MigrateError::ExecuteMigration(sqlx::Error::Database(e), _),
+            ) => Some(&**e),
+            _ => None,
+        }
     }
 }
 
@@ -70,16 +111,7 @@ impl StoreError {
     /// SQLSTATE 25006 (`read_only_sql_transaction`: a standby, `default_transaction_read_only`).
     /// Migrations count too: PostgreSQL refuses even `CREATE TABLE IF NOT EXISTS`.
     pub fn is_read_only(&self) -> bool {
-        use sqlx::migrate::MigrateError;
-        let (StoreError::Db(sqlx::Error::Database(e))
-        | StoreError::Migrate(
-            MigrateError::Execute(sqlx::Error::Database(e))
-            | MigrateError::ExecuteMigration(sqlx::Error::Database(e), _),
-        )) = self
-        else {
-            return false;
-        };
-        e.code().is_some_and(|c| {
+        self.database_code().is_some_and(|c| {
             c == "25006" || (c.len() < 5 && c.parse::<u32>().is_ok_and(|n| n & 0xff == 8))
         })
     }
@@ -127,6 +159,8 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     env: Env,
+    /// When cached reads may be trusted without a round trip (see [`changes`]).
+    changes: std::sync::Arc<changes::ChangeSignal>,
 }
 
 impl std::fmt::Debug for Store {
@@ -155,12 +189,26 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
             .acquire_timeout(Duration::from_secs(3))
+            // A pooled connection is never inside a transaction. One that still counts one
+            // is stuck: SQLite rolls a transaction back by itself on some errors
+            // (`SQLITE_FULL`, `SQLITE_IOERR`, ...), the `ROLLBACK` sent when the transaction
+            // is dropped then fails, and sqlx keeps counting it open, so every later
+            // `BEGIN` on that connection fails. Drop such a connection; the pool opens a
+            // new one (docs/reliability.md, full disk).
+            .before_acquire(|conn, _| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            })
             .connect(&url)
             .await?;
         if backend == Backend::Sqlite {
             pool.execute("PRAGMA journal_mode = WAL").await?;
         }
-        Ok(Store { pool, backend, env })
+        Ok(Store {
+            pool,
+            backend,
+            env,
+            changes: Default::default(),
+        })
     }
 
     /// Connect, retrying while the database is unreachable (a console that starts

@@ -2,6 +2,7 @@
 //! SHA-256. A session is valid only on the console of its `selected_env`.
 
 use raxx_core::Env;
+use raxx_core::rbac::{EnvScope, Grant, Role};
 use raxx_core::secret::{hash_token, new_token};
 use serde::Serialize;
 use sqlx::Row;
@@ -66,6 +67,16 @@ fn session(row: &AnyRow) -> Result<Session> {
     })
 }
 
+/// A signed-in request: the session, its operator and the operator's grants.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub session: Session,
+    pub admin: Admin,
+    pub grants: Vec<Grant>,
+}
+
+const ADMIN_COLS: &str = "a.email, a.display_name, a.disabled, a.created_at AS admin_created_at";
+
 const COLS: &str = "s.id, s.admin_id, s.selected_env, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, s.user_agent, s.ip";
 
 impl Store {
@@ -76,8 +87,7 @@ impl Store {
         policy: SessionPolicy,
     ) -> Result<std::result::Result<(Session, Admin), SessionRejection>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLS}, a.email, a.display_name, a.disabled, a.created_at AS admin_created_at
-             FROM console_sessions s JOIN console_admins a ON a.id = s.admin_id WHERE s.token_hash = $1"
+            "SELECT {COLS}, {ADMIN_COLS} FROM console_sessions s JOIN console_admins a ON a.id = s.admin_id WHERE s.token_hash = $1"
         )))
         .bind(hash_token(token))
         .fetch_optional(&self.pool)
@@ -85,7 +95,64 @@ impl Store {
         let Some(row) = row else {
             return Ok(Err(SessionRejection::Unknown));
         };
-        let s = session(&row)?;
+        self.accept(&row, policy).await
+    }
+
+    /// [`Store::session_by_token`] and the operator's grants, in one round trip: what the
+    /// gate needs for every signed-in request.
+    pub async fn signed_in(
+        &self,
+        token: &str,
+        policy: SessionPolicy,
+    ) -> Result<std::result::Result<SignedIn, SessionRejection>> {
+        // One row per grant (one row with NULL grant columns when there is none).
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLS}, {ADMIN_COLS}, r.group_name AS grant_group, r.role AS grant_role, r.env_scope AS grant_scope
+             FROM console_sessions s JOIN console_admins a ON a.id = s.admin_id
+             LEFT JOIN console_group_members m ON m.email = a.email
+             LEFT JOIN console_admin_group_roles r ON r.group_name = m.group_name
+             WHERE s.token_hash = $1"
+        )))
+        .bind(hash_token(token))
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(Err(SessionRejection::Unknown));
+        };
+        let (session, admin) = match self.accept(first, policy).await? {
+            Ok(ok) => ok,
+            Err(why) => return Ok(Err(why)),
+        };
+        let mut grants = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let (Some(group), Some(role), Some(scope)) = (
+                r.try_get::<Option<String>, _>("grant_group")?,
+                r.try_get::<Option<String>, _>("grant_role")?,
+                r.try_get::<Option<String>, _>("grant_scope")?,
+            ) else {
+                continue;
+            };
+            grants.push(Grant {
+                group,
+                role: role.parse::<Role>().map_err(StoreError::Invalid)?,
+                env_scope: scope.parse::<EnvScope>().map_err(StoreError::Invalid)?,
+            });
+        }
+        Ok(Ok(SignedIn {
+            session,
+            admin,
+            grants,
+        }))
+    }
+
+    /// Check a looked-up session row against the policy and this console's env, and
+    /// touch it when due.
+    async fn accept(
+        &self,
+        row: &AnyRow,
+        policy: SessionPolicy,
+    ) -> Result<std::result::Result<(Session, Admin), SessionRejection>> {
+        let s = session(row)?;
         let admin = Admin {
             id: s.admin_id,
             email: row.try_get("email")?,

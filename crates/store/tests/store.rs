@@ -375,12 +375,10 @@ async fn a_failed_audit_insert_rolls_the_change_back() {
             .unwrap();
         let mut tx = store.begin().await.unwrap();
         tx.create_admin("lost@raxx.test", "L").await.unwrap();
-        assert!(
-            tx.record(AuditEvent::new("t", "admin.create", Outcome::Allowed))
-                .await
-                .is_err()
-        );
-        drop(tx);
+        tx.record(AuditEvent::new("t", "admin.create", Outcome::Allowed))
+            .await
+            .unwrap();
+        assert!(tx.commit().await.is_err());
         assert!(
             store
                 .admin_by_email("lost@raxx.test")
@@ -495,5 +493,86 @@ async fn concurrent_writers_never_fork_the_chain() {
             t.await.unwrap();
         }
         assert_eq!(a.audit_verify().await.unwrap(), Ok(100));
+    }
+}
+
+/// The gate's one-query sign-in lookup answers exactly what `session_by_token` and
+/// `grants_for` answer together: no grants, one group, several groups, and rejections.
+#[tokio::test]
+async fn signed_in_matches_the_session_and_grants_lookups() {
+    for store in stores(Env::Prod).await {
+        let mut tx = store.begin().await.unwrap();
+        let mut tokens = Vec::new();
+        for (email, groups) in [
+            ("none@raxx.test", vec![]),
+            ("one@raxx.test", vec!["production-admins"]),
+            (
+                "many@raxx.test",
+                vec!["production-admins", "staging-admins"],
+            ),
+        ] {
+            let admin = tx.create_admin(email, "Op").await.unwrap();
+            for g in groups {
+                tx.add_member(g, email, "test").await.unwrap();
+            }
+            let (token, _) = tx
+                .create_session(admin.id, Env::Prod, POLICY, None, None)
+                .await
+                .unwrap();
+            tokens.push((email, token));
+        }
+        tx.record(AuditEvent::new("t", "auth.login", Outcome::Allowed))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        for (email, token) in &tokens {
+            let signed = store.signed_in(token, POLICY).await.unwrap().unwrap();
+            let (s, a) = store
+                .session_by_token(token, POLICY)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!((signed.session.id, signed.admin.id), (s.id, a.id));
+            let key = |g: &raxx_core::rbac::Grant| {
+                (g.group.clone(), g.role.to_string(), g.env_scope.as_str())
+            };
+            let mut got: Vec<_> = signed.grants.iter().map(key).collect();
+            let mut want: Vec<_> = store
+                .grants_for(email)
+                .await
+                .unwrap()
+                .iter()
+                .map(key)
+                .collect();
+            got.sort();
+            want.sort();
+            assert_eq!(got, want, "grants of {email}");
+            if *email == "none@raxx.test" {
+                assert!(got.is_empty());
+            } else {
+                assert!(!got.is_empty(), "{email} has grants");
+            }
+        }
+        assert_eq!(
+            store
+                .signed_in("rxs_forged", POLICY)
+                .await
+                .unwrap()
+                .unwrap_err(),
+            SessionRejection::Unknown
+        );
+        sqlx::query("UPDATE console_sessions SET revoked_at = 1")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .signed_in(&tokens[1].1, POLICY)
+                .await
+                .unwrap()
+                .unwrap_err(),
+            SessionRejection::Revoked
+        );
     }
 }

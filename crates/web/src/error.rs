@@ -76,6 +76,14 @@ impl From<StoreError> for AppError {
                 code: "read_only",
                 message: "the database is read-only: reads work, changes are refused; nothing was changed".into(),
             },
+            e if e.is_storage_full() => {
+                tracing::error!(error = %e, "the database has no space left");
+                AppError::Conflict {
+                    status: 503,
+                    code: "storage_full",
+                    message: "the database has no space left: reads work, changes are refused until space is freed; nothing was changed".into(),
+                }
+            }
             e if e.is_bad_input() => AppError::Invalid(
                 "the request holds a value the database cannot store (such as a NUL character); nothing was changed".into(),
             ),

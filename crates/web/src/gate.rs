@@ -171,23 +171,12 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
     let presented_key = api_key(&parts.headers);
     if wants_key && let Some(key) = &presented_key {
         let now = raxx_store::now_ms();
-        let looked_up = match state.store.api_key_by_secret(key).await {
-            Ok(found) => {
-                match &found {
-                    Some(k) => state.key_cache.remember(key, k, now),
-                    None => state.key_cache.forget(key),
-                }
-                Ok(found)
-            }
-            // Database unreachable: reads may go on with a key verified shortly before.
-            Err(e) if e.is_unavailable() && !route.class.is_write() => {
-                match state.key_cache.during_outage(key, now) {
-                    Some(k) => Ok(Some(k)),
-                    None => Err(e),
-                }
-            }
-            Err(e) => Err(e),
-        };
+        // From memory while the change signal says nothing changed (read routes); from
+        // the database otherwise, with the outage fallback on read routes (`keycache.rs`).
+        let looked_up = state
+            .key_cache
+            .verify(&state.store, key, now, route.class.is_write())
+            .await;
         match looked_up {
             Ok(Some(k)) => {
                 principal = Principal::Key {
@@ -203,12 +192,12 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
             Err(e) => return AppError::from(e).into_response(),
         }
     } else if let Some(token) = cookie(&parts.headers, &state.cfg.cookie_name()) {
-        match state.store.session_by_token(&token, state.policy).await {
-            Ok(Ok((s, a))) => {
-                let grants = match state.store.grants_for(&a.email).await {
-                    Ok(g) => g,
-                    Err(e) => return AppError::from(e).into_response(),
-                };
+        match state.store.signed_in(&token, state.policy).await {
+            Ok(Ok(raxx_store::sessions::SignedIn {
+                session: s,
+                admin: a,
+                grants,
+            })) => {
                 let session_env = s.selected_env.parse().unwrap_or(env.other());
                 principal = Principal::Operator {
                     session_env,

@@ -165,6 +165,8 @@ pub async fn serve(
     use hyper_util::service::TowerToHyperService;
     use tower::ServiceExt;
 
+    // Keeps the key and flag caches' change signal live while serving (stops on return).
+    let _changes = state.store.watch_changes();
     let app = build_router(state);
     let mut builder = Builder::new(TokioExecutor::new());
     builder

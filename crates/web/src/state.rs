@@ -18,9 +18,13 @@ pub struct AppState {
     pub enrol_code_hash: Option<Arc<str>>,
     /// This console's customers database (SPEC §9), its own connection; see `customers.rs`.
     pub customers: Arc<raxx_store::customers::CustomerDb>,
-    /// Each app's evaluated flags, keyed by revision (see `flags::FlagCache`).
+    /// Each app's evaluated flags, keyed by revision and served from memory while the
+    /// store's change signal says nothing changed (see `flags::FlagCache`).
     pub flag_cache: Arc<crate::flags::FlagCache>,
-    /// Keys verified recently: used only while the database is unreachable.
+    /// What the flag pages derive from each app's cached flags (see `flags::page_cache`).
+    pub(crate) flag_pages: Arc<crate::flags::page_cache::FlagPages>,
+    /// Verified API keys: served while the change signal says nothing changed, and on
+    /// read routes while the database is unreachable (see `keycache.rs`).
     pub key_cache: Arc<crate::keycache::KeyCache>,
 }
 
@@ -52,6 +56,7 @@ impl AppState {
         Ok(AppState {
             customers: Arc::new(customers),
             flag_cache: Default::default(),
+            flag_pages: Default::default(),
             key_cache: Default::default(),
             cfg: Arc::new(cfg),
             store,

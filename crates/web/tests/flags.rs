@@ -1513,3 +1513,153 @@ async fn staging_pages_show_flags_and_the_last_file_without_any_prod_write_contr
         assert_eq!(resp.json::<Value>().await.unwrap()["error"], "env_mismatch");
     }
 }
+
+#[tokio::test]
+async fn the_flags_pages_show_each_new_state_at_once_with_its_changes_and_drift() {
+    for url in database_urls().await {
+        let (c, deploy) = seeded_staging(&url).await;
+        let op = c.operator("stager@raxx.test", &["staging-admins"]).await;
+        let get = |path: String| {
+            let c = &c;
+            let h = c.read_headers(&op);
+            async move {
+                let r = c
+                    .client()
+                    .get(c.url(&path))
+                    .headers(h)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200, "{path}");
+                r.text().await.unwrap()
+            }
+        };
+        let list = || get(format!("/apps/{STAGING_APP}/flags"));
+        // The row of a flag in the table, up to the next row.
+        let row = |page: &str, key: &str| -> String {
+            let start = page
+                .find(&format!("<code>{key}</code></a>"))
+                .unwrap_or_else(|| panic!("no row for {key}"));
+            let rest = &page[start..];
+            rest[..rest.find("</tr>").unwrap()].to_owned()
+        };
+        let panel = |page: &str| -> String {
+            let start = page.find("id=\"last-file\"").expect("last file panel");
+            page[start..].to_owned()
+        };
+
+        // The first file: everything added, live matches it. Viewed twice (a cache hit).
+        let first = list().await;
+        assert_eq!(list().await, first);
+        assert!(first.contains("Revision 1."), "{first}");
+        assert!(row(&first, "theme").contains("v1"));
+        assert!(row(&first, "banner").contains("v1"));
+        let p = panel(&first);
+        assert!(p.contains("The live flags match this file."), "{p}");
+        assert!(p.contains("<code>banner</code> added"), "{p}");
+        assert!(!p.contains("change-changed"), "{p}");
+        let by_state = get(format!("/apps/{STAGING_APP}/flags?sort=state")).await;
+        assert!(by_state.find("<code>legacy-search</code>") < by_state.find("<code>theme</code>"));
+        let index = get("/flags".into()).await;
+        assert!(
+            index.contains("<td class=\"num\">6</td><td class=\"num\">5</td>"),
+            "{index}"
+        );
+
+        // A second file: `theme` changes, `banner` goes, `dark-mode` comes.
+        let second = FLAGS_TOML
+            .replace("default = \"light\"", "default = \"dark\"")
+            .replace(
+                "[flags.banner]\ntype = \"object\"\nvariants = { plain = { text = \"Welcome\", color = \"blue\" } }\ndefault = \"plain\"\n",
+                "[flags.dark-mode]\ntype = \"boolean\"\nvariants = { on = true, off = false }\ndefault = \"on\"\n",
+            );
+        assert!(second.contains("dark-mode") && !second.contains("banner"));
+        let (s, b) = put_flags(&c, &deploy, STAGING_APP, "application/toml", &second).await;
+        assert_eq!(s, 200, "{b}");
+        let page = list().await;
+        assert!(page.contains("Revision 2."), "{page}");
+        assert!(row(&page, "theme").contains("v2"));
+        let theme = row(&page, "theme");
+        assert!(
+            theme.contains("<code>dark = &#34;dark&#34;</code>")
+                || theme.contains("<code>dark = &quot;dark&quot;</code>"),
+            "{theme}"
+        );
+        assert!(row(&page, "dark-mode").contains("v1"));
+        assert!(!page.contains("<code>banner</code></a>"), "banner is gone");
+        assert!(
+            row(&page, "new-checkout").contains("v1"),
+            "unchanged keeps its version"
+        );
+        let p = panel(&page);
+        assert!(p.contains("The live flags match this file."), "{p}");
+        assert!(p.contains("`light` → `dark`"), "{p}");
+        assert!(p.contains("<code>banner</code> removed"), "{p}");
+        assert!(p.contains("<code>dark-mode</code> added"), "{p}");
+        assert!(!p.contains("<code>new-checkout</code>"), "{p}");
+        let index = get("/flags".into()).await;
+        assert!(
+            index.contains("<td class=\"num\">6</td><td class=\"num\">5</td>"),
+            "{index}"
+        );
+
+        // A write that is not a file (the kill switch, through the store): the page shows
+        // the new version and the drift from the last file at once.
+        let detail = get(format!("/apps/{STAGING_APP}/flags/new-checkout")).await;
+        assert!(detail.contains("outcome-allowed"), "{detail}");
+        c.store()
+            .kill_flag(
+                STAGING_APP,
+                "new-checkout",
+                "drift test",
+                "stager@raxx.test",
+                AuditEvent::new("test", "flag.kill", Outcome::Allowed),
+            )
+            .await
+            .unwrap();
+        let page = list().await;
+        assert!(page.contains("Revision 3."), "{page}");
+        let r = row(&page, "new-checkout");
+        assert!(r.contains("v2") && r.contains("disabled"), "{r}");
+        let p = panel(&page);
+        assert!(
+            p.contains("The live flags differ from the last applied file:"),
+            "{p}"
+        );
+        assert!(p.contains("<code>new-checkout</code>"), "{p}");
+        assert!(
+            p.contains("`light` → `dark`"),
+            "what the file changed stays: {p}"
+        );
+        let by_state = get(format!("/apps/{STAGING_APP}/flags?sort=state")).await;
+        assert!(by_state.find("<code>new-checkout</code>") < by_state.find("<code>theme</code>"));
+        let detail = get(format!("/apps/{STAGING_APP}/flags/new-checkout")).await;
+        assert!(
+            detail.contains("outcome-denied") && detail.contains("v2"),
+            "{detail}"
+        );
+        let index = get("/flags".into()).await;
+        assert!(
+            index.contains("<td class=\"num\">6</td><td class=\"num\">4</td>"),
+            "{index}"
+        );
+
+        // Applying the file again ends the drift.
+        assert_eq!(
+            put_flags(&c, &deploy, STAGING_APP, "application/toml", &second)
+                .await
+                .0,
+            200
+        );
+        let page = list().await;
+        assert!(page.contains("Revision 4."), "{page}");
+        let r = row(&page, "new-checkout");
+        assert!(r.contains("v3") && r.contains("enabled"), "{r}");
+        let p = panel(&page);
+        assert!(p.contains("The live flags match this file."), "{p}");
+        assert!(
+            p.contains("<code>new-checkout</code>"),
+            "the re-apply changed it: {p}"
+        );
+    }
+}

@@ -71,9 +71,7 @@ pub async fn apply_flags_file(
             return Err(refusal);
         }
     };
-    let changes = store.apply_flags(&flags, by, event).await?;
-    let state = store.flag_state(&flags.app).await?;
-    Ok((changes, state))
+    Ok(store.apply_flags_state(&flags, by, event).await?)
 }
 
 fn check_file(

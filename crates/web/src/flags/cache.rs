@@ -1,14 +1,20 @@
 //! Each app's evaluated flag state, kept in memory and keyed by the app's revision.
 //!
-//! A request costs one primary-key read (`console_flag_apps.revision`); the flag rows are
-//! read, parsed and hashed (the state ETag) only when the revision moved. The revision
-//! lives in the database, so a change made by another instance is seen on the next
-//! request: no TTL, no staleness beyond the transaction that is committing right now.
+//! An entry is tagged with the store's change generation taken before its database read
+//! (`raxx_store::changes`). While the change signal is live and the generation has not
+//! moved, a request is served from memory with no database read at all. Otherwise it
+//! costs one primary-key read (`console_flag_apps.revision`), and the flag rows are read,
+//! parsed and hashed (the state ETag) only when the revision moved. The generation moves
+//! after every audited commit in this process, on every `NOTIFY` from the triggers on the
+//! flag tables (PostgreSQL, other instances) and when SQLite's `data_version` moves (other
+//! processes on the file, polled every 100 ms); while the signal is not live (listener
+//! down) every request reads the revision, as before.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use raxx_core::flags::{AppFlags, etag_for};
+use raxx_store::flags::FlagState;
 use raxx_store::{Store, StoreError};
 
 /// One app's state as OFREP serves it.
@@ -16,18 +22,37 @@ use raxx_store::{Store, StoreError};
 pub struct CachedFlags {
     pub revision: i64,
     pub flags: AppFlags,
+    /// The stored state the flags came from (versions, who changed what, when): what the
+    /// flag pages render.
+    pub state: FlagState,
     /// [`etag_for`] of `flags`: computed once per revision.
     pub etag: String,
 }
 
 #[derive(Debug, Default)]
 pub struct FlagCache {
-    apps: RwLock<HashMap<String, Arc<CachedFlags>>>,
+    apps: RwLock<HashMap<String, Entry>>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    flags: Arc<CachedFlags>,
+    /// The change generation taken before `flags` was last confirmed current.
+    generation: u64,
 }
 
 impl FlagCache {
-    /// The app's current state: from memory when its revision has not moved.
+    /// The app's current state: from memory when nothing changed since it was read, or
+    /// when its revision has not moved.
     pub async fn get(&self, store: &Store, app: &str) -> Result<Arc<CachedFlags>, StoreError> {
+        let signal = store.changes();
+        // Before any database read: a change committed after this moves the generation.
+        let generation = signal.generation();
+        if signal.is_live()
+            && let Some(hit) = self.fresh(app, generation)
+        {
+            return Ok(hit);
+        }
         let revision = match store.flag_revision(app).await {
             Ok(r) => r,
             // The database is unreachable: serve the state last read, as it was then.
@@ -45,6 +70,7 @@ impl FlagCache {
             Err(e) => return Err(e),
         };
         if let Some(hit) = self.cached(app).filter(|c| c.revision == revision) {
+            self.store(app, &hit, generation);
             return Ok(hit);
         }
         // `flag_state` reads the revision before the rows: a change racing this load
@@ -56,19 +82,39 @@ impl FlagCache {
             revision: state.revision,
             etag: etag_for(&flags),
             flags,
+            state,
         });
-        if let Ok(mut apps) = self.apps.write() {
-            let newer = apps
-                .get(app)
-                .is_none_or(|old| old.revision <= fresh.revision);
-            if newer {
-                apps.insert(app.to_owned(), fresh.clone());
-            }
-        }
+        self.store(app, &fresh, generation);
         Ok(fresh)
     }
 
+    /// Keep `flags`, read (or confirmed by its revision) after `generation` was taken,
+    /// unless a newer revision or a later confirmation is already there.
+    fn store(&self, app: &str, flags: &Arc<CachedFlags>, generation: u64) {
+        if let Ok(mut apps) = self.apps.write() {
+            let newer = apps.get(app).is_none_or(|old| {
+                (old.flags.revision, old.generation) <= (flags.revision, generation)
+            });
+            if newer {
+                apps.insert(
+                    app.to_owned(),
+                    Entry {
+                        flags: flags.clone(),
+                        generation,
+                    },
+                );
+            }
+        }
+    }
+
+    /// The entry when it was read or confirmed at `generation` (the current one).
+    fn fresh(&self, app: &str, generation: u64) -> Option<Arc<CachedFlags>> {
+        let apps = self.apps.read().ok()?;
+        let e = apps.get(app).filter(|e| e.generation == generation)?;
+        Some(e.flags.clone())
+    }
+
     fn cached(&self, app: &str) -> Option<Arc<CachedFlags>> {
-        self.apps.read().ok()?.get(app).cloned()
+        Some(self.apps.read().ok()?.get(app)?.flags.clone())
     }
 }

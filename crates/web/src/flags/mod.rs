@@ -12,6 +12,7 @@ pub mod api;
 pub mod apply;
 mod cache;
 pub mod ofrep;
+pub(crate) mod page_cache;
 pub mod pages;
 pub mod promote;
 pub mod source;

@@ -11,16 +11,16 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use raxx_core::Env;
-use raxx_core::flags::{FileFormat, diff_flag, diff_flags, parse_flags_file};
+use raxx_core::flags::diff_flag;
 use raxx_core::promotion::PromotionStatus;
 use raxx_core::rbac::Resource;
 use serde::Deserialize;
 
 use super::api::status_filter;
+use super::page_cache::{LastFileView, sort_index};
 use super::promote::{self, promotable_apps};
 use super::view::{
-    ChangeRow, FlagRow, HistoryRow, VariantRow, change_rows, default_text, history_rows, rule_text,
-    variant_rows,
+    FlagRow, HistoryRow, VariantRow, default_text, history_rows, rule_text, variant_rows,
 };
 use super::{env_apps, known_app};
 use crate::error::{AppError, AppResult};
@@ -32,6 +32,23 @@ use crate::state::AppState;
 fn render(t: &impl Template) -> Response {
     match t.render() {
         Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// [`render`] into a buffer of `capacity` bytes (for a page much larger than its
+/// template's literal text).
+fn render_sized(t: &impl Template, capacity: usize) -> Response {
+    let mut html = String::with_capacity(capacity);
+    match t.render_into(&mut html) {
+        Ok(()) => Html(html).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "template failed");
             (
@@ -85,17 +102,20 @@ struct IndexPage {
 /// `GET /flags`: this env's apps and their flag counts.
 pub async fn index(State(state): State<AppState>, ctx: Ctx) -> AppResult<Response> {
     let mut apps = Vec::new();
-    for name in env_apps(&state) {
-        let flags = state.store.flag_state(&name).await?;
+    for cfg in state
+        .cfg
+        .config
+        .apps
+        .iter()
+        .filter(|a| a.env == state.env())
+    {
+        let cached = state.flag_cache.get(&state.store, &cfg.name).await?;
+        let flags = &cached.state.flags;
         apps.push(AppSummary {
-            flags: flags.flags.len(),
-            enabled: flags.flags.values().filter(|s| s.flag.enabled).count(),
-            promote_from: state
-                .cfg
-                .app(&name)
-                .and_then(|a| a.promote_from.clone())
-                .unwrap_or_default(),
-            name,
+            name: cfg.name.clone(),
+            flags: flags.len(),
+            enabled: flags.values().filter(|s| s.flag.enabled).count(),
+            promote_from: cfg.promote_from.clone().unwrap_or_default(),
         });
     }
     Ok(render(&IndexPage {
@@ -104,66 +124,25 @@ pub async fn index(State(state): State<AppState>, ctx: Ctx) -> AppResult<Respons
     }))
 }
 
-pub struct LastFileView {
-    pub applied_at: String,
-    pub applied_by: String,
-    pub changes: Vec<ChangeRow>,
-    /// Differences between the file and the live state (none when nothing else wrote).
-    pub drift: Vec<ChangeRow>,
-}
-
 #[derive(Template)]
 #[template(path = "flags_app.html")]
-struct AppFlagsPage {
+struct AppFlagsPage<'a> {
     layout: Layout,
-    app: String,
-    rows: Vec<FlagRow>,
+    app: &'a str,
+    /// The flags table, sorted by `?sort=` (`key`, the default, `type`, `state`,
+    /// `updated`): rendered once per state and order (see `page_cache`).
+    table: &'a str,
     revision: i64,
     staging: bool,
-    last_file: Option<LastFileView>,
-    promote_from: Option<String>,
+    last_file: Option<&'a LastFileView>,
+    promote_from: Option<&'a str>,
     can_promote: bool,
-    /// The column the table is sorted by (`?sort=`): `key` (default), `type`, `state`, `updated`.
-    sort: &'static str,
-}
-
-impl AppFlagsPage {
-    /// `aria-sort` for a column header.
-    fn aria_sort(&self, col: &str) -> &'static str {
-        match (col == self.sort, self.sort) {
-            (false, _) => "none",
-            (true, "updated") => "descending",
-            (true, _) => "ascending",
-        }
-    }
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct SortQuery {
     sort: String,
-}
-
-/// Sort the flags table: by key, type, state (disabled first) or last update (newest first).
-fn sort_flag_rows(rows: &mut [FlagRow], sort: &str) -> &'static str {
-    match sort {
-        "type" => {
-            rows.sort_by(|a, b| a.kind.cmp(&b.kind).then_with(|| a.key.cmp(&b.key)));
-            "type"
-        }
-        "state" => {
-            rows.sort_by(|a, b| a.enabled.cmp(&b.enabled).then_with(|| a.key.cmp(&b.key)));
-            "state"
-        }
-        "updated" => {
-            rows.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.key.cmp(&b.key)));
-            "updated"
-        }
-        _ => {
-            rows.sort_by(|a, b| a.key.cmp(&b.key));
-            "key"
-        }
-    }
 }
 
 /// `GET /apps/{app}/flags`: the state at a glance; on staging, the last applied file.
@@ -174,60 +153,24 @@ pub async fn app_flags(
     Query(q): Query<SortQuery>,
 ) -> AppResult<Response> {
     let cfg = known_app(&state, &app)?;
-    let promote_from = cfg.promote_from.clone();
-    let flags = state.store.flag_state(&app).await?;
+    let promote_from = cfg.promote_from.as_deref();
     let staging = state.env() == Env::Staging;
-    let last_file = if staging {
-        match state.store.last_applied_file(&app).await? {
-            Some(last) => {
-                let changes: Vec<ChangeRow> = last
-                    .diff
-                    .as_array()
-                    .map(|items| {
-                        items
-                            .iter()
-                            .map(|c| ChangeRow {
-                                key: c["flag"].as_str().unwrap_or_default().to_owned(),
-                                kind: match c["kind"].as_str() {
-                                    Some("added") => "added",
-                                    Some("removed") => "removed",
-                                    _ => "changed",
-                                },
-                                summary: c["summary"].as_str().unwrap_or_default().to_owned(),
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let drift = parse_flags_file(&last.file.to_string(), FileFormat::Json)
-                    .map(|file| change_rows(&diff_flags(&file, &flags.app_flags())))
-                    .unwrap_or_default();
-                Some(LastFileView {
-                    applied_at: fmt_time(last.applied_at),
-                    applied_by: last.applied_by,
-                    changes,
-                    drift,
-                })
-            }
-            None => None,
-        }
-    } else {
-        None
-    };
-    let mut rows: Vec<FlagRow> = flags.flags.values().map(FlagRow::new).collect();
-    let sort = sort_flag_rows(&mut rows, &q.sort);
-    Ok(render(&AppFlagsPage {
+    let cached = state.flag_cache.get(&state.store, &app).await?;
+    let page = state.flag_pages.get(&state.store, &cached, staging).await?;
+    let t = AppFlagsPage {
         layout: Layout::new(&state, Some(&ctx), format!("Flags · {app}"), "Flags"),
-        rows,
-        sort,
-        revision: flags.revision,
+        table: page.table(sort_index(&q.sort)),
+        revision: page.revision(),
         staging,
-        last_file,
+        last_file: page.last_file.as_ref(),
         can_promote: state.env() == Env::Prod
             && promote_from.is_some()
             && ctx.can_write(Resource::Flag),
         promote_from,
-        app,
-    }))
+        app: &app,
+    };
+    // The table is most of the page: size the buffer for it and the layout around it.
+    Ok(render_sized(&t, t.table.len() + 8192))
 }
 
 pub struct FlagView {
@@ -255,9 +198,9 @@ pub async fn flag(
     Path((app, key)): Path<(String, String)>,
 ) -> AppResult<Response> {
     known_app(&state, &app)?;
-    let flags = state.store.flag_state(&app).await?;
+    let cached = state.flag_cache.get(&state.store, &app).await?;
     let history = state.store.flag_history(&app, &key, 100).await?;
-    let stored = flags.flags.get(&key);
+    let stored = cached.state.flags.get(&key);
     if stored.is_none() && history.is_empty() {
         return Err(AppError::NotFound(format!("`{app}` has no flag `{key}`")));
     }

@@ -1,0 +1,267 @@
+//! A database with no space left (issue 8, docs/reliability.md): a write is refused with
+//! `503 {"error":"storage_full"}`, nothing is changed, reads (OFREP) go on, the database
+//! is not corrupted, and writes work again once there is space.
+//!
+//! SQLite reports a full disk as `SQLITE_FULL`, and so it does when the file would grow
+//! past `PRAGMA max_page_count`: the test pins that limit at the file's current size on
+//! every connection of the console's own pool (the pragma is per connection), which is
+//! a full disk as far as SQLite and the console can tell, without a test-only knob in
+//! the console. "Freeing space" lifts the limit again. PostgreSQL's `disk_full` (SQLSTATE
+//! 53100) goes through the same classification (`StoreError::is_storage_full`); the second
+//! test checks that mapping with the SQLSTATE PostgreSQL sends.
+
+use std::borrow::Cow;
+
+use axum::response::IntoResponse;
+use raxx_core::Env;
+use raxx_core::audit::{AuditEvent, Outcome};
+use raxx_core::gate::KeyKind;
+use raxx_store::StoreError;
+use raxx_store::testing::query_string;
+use raxx_testkit::{TestConsole, sqlite_url};
+use raxx_web::error::AppError;
+use serde_json::{Value, json};
+use sqlx::Any;
+use sqlx::pool::PoolConnection;
+
+const APP: &str = "raxx-api-staging";
+
+/// A flags file with `n` string flags of about 1 KB each (the new rows need new pages).
+fn big_flags(n: usize, tag: &str) -> Value {
+    let mut flags = serde_json::Map::new();
+    for i in 0..n {
+        flags.insert(
+            format!("flag-{i}"),
+            json!({
+                "type": "string",
+                "variants": {"a": format!("{tag}-{i}-{}", "x".repeat(1000)), "b": "short"},
+                "default": "a",
+            }),
+        );
+    }
+    json!({"app": APP, "flags": flags})
+}
+
+/// Every connection the pool may open, held at once (so each one gets the pragma).
+async fn all_connections(c: &TestConsole) -> Vec<PoolConnection<Any>> {
+    let pool = c.store().pool();
+    let mut conns = Vec::new();
+    for _ in 0..pool.options().get_max_connections() {
+        conns.push(pool.acquire().await.expect("acquire"));
+    }
+    conns
+}
+
+/// `PRAGMA max_page_count` on every pooled connection: `None` pins it at the file's
+/// current size (a full disk), `Some(n)` sets it to `n`.
+async fn set_max_pages(c: &TestConsole, max: Option<i64>) {
+    let mut conns = all_connections(c).await;
+    for conn in &mut conns {
+        let max = match max {
+            Some(n) => n,
+            None => sqlx::query_scalar::<_, i64>("PRAGMA page_count")
+                .fetch_one(&mut **conn)
+                .await
+                .expect("page_count"),
+        };
+        let set: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "PRAGMA max_page_count = {max}"
+        )))
+        .fetch_one(&mut **conn)
+        .await
+        .expect("max_page_count");
+        assert_eq!(set, max);
+    }
+}
+
+#[tokio::test]
+async fn a_full_sqlite_database_refuses_writes_with_storage_full_and_recovers() {
+    let db = sqlite_url();
+    let c = TestConsole::start(
+        Env::Staging,
+        &db,
+        "[[apps]]\nname = \"raxx-api-staging\"\nenv = \"staging\"\n",
+    )
+    .await;
+    let mut tx = c.store().begin().await.unwrap();
+    let (client_key, _) = tx
+        .create_app_key(APP, KeyKind::Client, "sdk", "test")
+        .await
+        .unwrap();
+    let (deploy_key, _) = tx
+        .create_app_key(APP, KeyKind::Deploy, "ci", "test")
+        .await
+        .unwrap();
+    tx.record(AuditEvent::new("test", "key.create", Outcome::Allowed))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let http = c.client();
+    let apply = |file: Value| {
+        http.put(c.url(&format!("/api/v1/apps/{APP}/flags")))
+            .bearer_auth(&deploy_key)
+            .json(&file)
+            .send()
+    };
+    let eval = || async {
+        let r = http
+            .post(c.url("/ofrep/v1/evaluate/flags/flag-0"))
+            .bearer_auth(&client_key)
+            .json(&json!({"context": {"targetingKey": "u1"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()["value"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let r = apply(big_flags(3, "first")).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert!(eval().await.starts_with("first-0-"));
+    let state = || async {
+        (
+            query_string(c.store(), "SELECT CAST(COUNT(*) AS TEXT) FROM console_audit_log").await,
+            query_string(
+                c.store(),
+                "SELECT CAST(SUM(version) AS TEXT) || '/' || CAST(COUNT(*) AS TEXT) FROM console_flags",
+            )
+            .await,
+            query_string(
+                c.store(),
+                "SELECT CAST(COUNT(*) AS TEXT) FROM console_flag_history",
+            )
+            .await,
+        )
+    };
+    let before = state().await;
+
+    // The disk is full.
+    set_max_pages(&c, None).await;
+    let r = apply(big_flags(200, "second")).await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "storage_full", "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("the database has no space left")
+            && message.ends_with("nothing was changed"),
+        "{body}"
+    );
+    assert_eq!(state().await, before, "nothing was changed");
+    // Reads go on: OFREP still serves the state from before.
+    assert!(eval().await.starts_with("first-0-"));
+    assert_eq!(
+        http.get(c.url("/readyz")).send().await.unwrap().status(),
+        200
+    );
+    // A second attempt is refused the same way (the failed one left no broken connection).
+    let r = apply(big_flags(200, "second")).await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(state().await, before);
+    assert_eq!(
+        query_string(c.store(), "PRAGMA integrity_check").await,
+        "ok"
+    );
+    assert!(
+        c.store().audit_verify().await.unwrap().is_ok(),
+        "the audit chain is intact"
+    );
+
+    // Space is freed: writes work again, without a restart.
+    set_max_pages(&c, Some(1_073_741_823)).await;
+    // More writes than the pool has connections: none of them is left stuck by the
+    // refused writes (SQLite rolled those transactions back by itself; see
+    // `Store::connect`, `before_acquire`).
+    for i in 0..12 {
+        let r = apply(big_flags(200 - i, "second")).await.unwrap();
+        assert_eq!(r.status(), 200, "write {i}: {}", r.text().await.unwrap());
+    }
+    assert!(eval().await.starts_with("second-0-"));
+    assert_ne!(state().await, before);
+    assert_eq!(
+        query_string(c.store(), "PRAGMA integrity_check").await,
+        "ok"
+    );
+    assert!(c.store().audit_verify().await.unwrap().is_ok());
+}
+
+/// What PostgreSQL sends when it cannot extend a file (`could not extend file …: No space
+/// left on device`, SQLSTATE 53100).
+#[derive(Debug)]
+struct PgError(&'static str);
+
+impl std::fmt::Display for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("could not extend file: No space left on device")
+    }
+}
+
+impl std::error::Error for PgError {}
+
+impl sqlx::error::DatabaseError for PgError {
+    fn message(&self) -> &str {
+        "could not extend file \"base/16384/16402\": No space left on device"
+    }
+    fn code(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(self.0))
+    }
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        sqlx::error::ErrorKind::Other
+    }
+}
+
+async fn answer(e: StoreError) -> (u16, Value) {
+    let resp = AppError::from(e).into_response();
+    let status = resp.status().as_u16();
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+#[tokio::test]
+async fn storage_errors_of_both_databases_map_to_clear_answers() {
+    let db = |code: &'static str| StoreError::Db(sqlx::Error::Database(Box::new(PgError(code))));
+    // Full: PostgreSQL disk_full, SQLite SQLITE_FULL (13; extended codes keep 13 low).
+    for code in ["53100", "13", "269"] {
+        let (status, body) = answer(db(code)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (503, Some("storage_full")),
+            "{code}"
+        );
+    }
+    assert!(db("53100").is_storage_full() && !db("53100").is_unavailable());
+    // Class 53's other conditions (memory, connection slots, limits) and the server
+    // shutting down or starting up: the database is unavailable for now.
+    for code in [
+        "53000", "53200", "53300", "53400", "57P01", "57P02", "57P03", "08006",
+    ] {
+        let (status, body) = answer(db(code)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (503, Some("unavailable")),
+            "{code}"
+        );
+    }
+    // Read-only is still read-only, a data exception still the request's fault.
+    assert_eq!(answer(db("25006")).await.1["error"], "read_only");
+    assert_eq!(answer(db("1032")).await.1["error"], "read_only");
+    assert_eq!(answer(db("22021")).await.1["error"], "invalid");
+    // Codes that merely contain the digits are none of these.
+    for code in ["1301", "5310", "42P01", "2067"] {
+        let (status, _) = answer(db(code)).await;
+        assert_eq!(status, 500, "{code}");
+    }
+}
