@@ -265,3 +265,232 @@ async fn storage_errors_of_both_databases_map_to_clear_answers() {
         assert_eq!(status, 500, "{code}");
     }
 }
+
+/// A tmpfs mounted for one test, unmounted (and its folder removed) when dropped, even
+/// when the test panics.
+struct SmallDisk {
+    dir: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    /// A `size`-byte tmpfs owned by `owner`, or why one cannot be mounted here.
+    fn mount(size: &str, owner: &str) -> Result<SmallDisk, String> {
+        let dir = std::env::temp_dir().join(format!("raxx-full-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let run = |cmd: &str, args: &[&str]| -> Result<(), String> {
+            let out = std::process::Command::new(cmd)
+                .args(args)
+                .output()
+                .map_err(|e| format!("{cmd}: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{cmd} {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            }
+        };
+        let path = dir.to_string_lossy().to_string();
+        if let Err(e) = run(
+            "mount",
+            &[
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+                &path,
+            ],
+        ) {
+            let _ = std::fs::remove_dir(&dir);
+            return Err(e);
+        }
+        let disk = SmallDisk { dir };
+        run("chown", &[&format!("{owner}:{owner}"), &path])?;
+        Ok(disk)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// PostgreSQL with no space left for its data files, for real: the console's database lives
+/// in a tablespace on a 24 MB tmpfs, a ballast table fills it until PostgreSQL refuses to
+/// extend a file (SQLSTATE 53100), then a flags apply is refused with `storage_full` and
+/// changes nothing, OFREP and `/readyz` go on, and after the ballast is dropped writes work
+/// again without a restart. Needs a local PostgreSQL (`RAXX_TEST_PG` on 127.0.0.1) and
+/// root to mount the tmpfs; where either is missing the test says so loudly and stops
+/// (docs/reliability.md).
+#[tokio::test]
+async fn a_full_postgresql_tablespace_refuses_writes_with_storage_full_and_recovers() {
+    // Panics under CI=true when RAXX_TEST_PG is missing, like every PostgreSQL test.
+    let Some(probe) = raxx_store::testing::postgres_url().await else {
+        return;
+    };
+    let base = std::env::var("RAXX_TEST_PG").unwrap_or_default();
+    if !(base.contains("@127.0.0.1") || base.contains("@localhost")) {
+        eprintln!(
+            "!! SKIPPED: the full-disk PostgreSQL test needs a local server (RAXX_TEST_PG={base})"
+        );
+        return;
+    }
+    let disk = match SmallDisk::mount("24m", "postgres") {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!(
+                "!! SKIPPED: cannot mount a tmpfs for the full-disk PostgreSQL test ({e}); it needs root with CAP_SYS_ADMIN"
+            );
+            return;
+        }
+    };
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&probe)
+        .await
+        .expect("admin connection");
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let (space, dbname) = (format!("raxx_full_{id}"), format!("raxx_full_{id}"));
+    let admin_exec = |sql: String| {
+        let admin = admin.clone();
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(&admin)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    };
+    admin_exec(format!(
+        "CREATE TABLESPACE {space} LOCATION '{}'",
+        disk.dir.display()
+    ))
+    .await;
+    admin_exec(format!("CREATE DATABASE {dbname} TABLESPACE {space}")).await;
+    let (prefix, _) = probe.rsplit_once('/').expect("url has a database");
+    let url = format!("{prefix}/{dbname}");
+
+    {
+        let c = TestConsole::start(
+            Env::Staging,
+            &url,
+            "[[apps]]\nname = \"raxx-api-staging\"\nenv = \"staging\"\n",
+        )
+        .await;
+        let mut tx = c.store().begin().await.unwrap();
+        let (client_key, _) = tx
+            .create_app_key(APP, KeyKind::Client, "sdk", "test")
+            .await
+            .unwrap();
+        let (deploy_key, _) = tx
+            .create_app_key(APP, KeyKind::Deploy, "ci", "test")
+            .await
+            .unwrap();
+        tx.record(AuditEvent::new("test", "key.create", Outcome::Allowed))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let http = c.client();
+        let apply = |file: Value| {
+            http.put(c.url(&format!("/api/v1/apps/{APP}/flags")))
+                .bearer_auth(&deploy_key)
+                .json(&file)
+                .send()
+        };
+        let eval = || async {
+            let r = http
+                .post(c.url("/ofrep/v1/evaluate/flags/flag-0"))
+                .bearer_auth(&client_key)
+                .json(&json!({"context": {"targetingKey": "u1"}}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()["value"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        let r = apply(big_flags(3, "first")).await.unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        assert!(eval().await.starts_with("first-0-"));
+        let flags_state = || async {
+            query_string(
+                c.store(),
+                "SELECT CAST(SUM(version) AS TEXT) || '/' || CAST(COUNT(*) AS TEXT) || '/' || CAST((SELECT COUNT(*) FROM console_flag_history) AS TEXT) FROM console_flags",
+            )
+            .await
+        };
+        let before = flags_state().await;
+
+        // Fill the tablespace: big rows first, then small ones, until PostgreSQL refuses.
+        raxx_store::testing::exec(c.store(), "CREATE TABLE ballast (b TEXT)").await;
+        raxx_store::testing::exec(
+            c.store(),
+            "ALTER TABLE ballast ALTER COLUMN b SET STORAGE PLAIN",
+        )
+        .await;
+        let mut refused = None;
+        for rows in [2000, 100, 1] {
+            for _ in 0..10_000 {
+                let fill = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO ballast SELECT repeat('x', 1500) FROM generate_series(1, {rows})"
+                )))
+                .execute(c.store().pool())
+                .await;
+                match fill {
+                    Ok(_) => continue,
+                    Err(sqlx::Error::Database(e)) => {
+                        refused = e.code().map(|c| c.to_string());
+                        break;
+                    }
+                    Err(e) => panic!("filling the disk: {e}"),
+                }
+            }
+        }
+        assert_eq!(
+            refused.as_deref(),
+            Some("53100"),
+            "the tablespace filled up"
+        );
+
+        let r = apply(big_flags(200, "second")).await.unwrap();
+        assert_eq!(r.status(), 503);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "storage_full", "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("nothing was changed"),
+            "{body}"
+        );
+        assert_eq!(flags_state().await, before, "nothing was changed");
+        assert!(eval().await.starts_with("first-0-"), "OFREP goes on");
+        assert_eq!(
+            http.get(c.url("/readyz")).send().await.unwrap().status(),
+            200
+        );
+        assert!(c.store().audit_verify().await.unwrap().is_ok());
+
+        // Space is freed: the next write works, no restart.
+        raxx_store::testing::exec(c.store(), "DROP TABLE ballast").await;
+        let r = apply(big_flags(200, "second")).await.unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        assert!(eval().await.starts_with("second-0-"));
+        assert_ne!(flags_state().await, before);
+        assert!(c.store().audit_verify().await.unwrap().is_ok());
+        c.store().pool().close().await;
+    }
+    admin_exec(format!("DROP DATABASE {dbname} WITH (FORCE)")).await;
+    admin_exec(format!("DROP TABLESPACE {space}")).await;
+    admin.close().await;
+    drop(disk);
+}
