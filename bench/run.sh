@@ -55,7 +55,11 @@ export PGOPTIONS='-c client_min_messages=warning'
 want() { [[ " ${BENCH_WORKLOADS:-1 2 3 4 5 6} " == *" $1 "* ]]; }
 
 # Only the servers this script started: the pid must still be one of ours (no pid reuse).
-ours() { tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" | grep -qE "raxx-console serve --config $WORK/|unleash-server/dist/server.js"; }
+ours() {
+    local c
+    c=$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline") || return 1
+    [[ $c == "$BIN serve --config $WORK/"* || $c == *unleash-server/dist/server.js* ]]
+}
 
 cleanup() {
     local rc=$?
@@ -104,7 +108,7 @@ if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
     log "building (release)"
     (cd "$ROOT" && cargo build --release -q -p raxx-console -p raxx-bench) || die "cargo build failed"
 fi
-BIN=$ROOT/target/release/raxx-console
+BIN=${BENCH_BIN:-$ROOT/target/release/raxx-console}
 RB=$ROOT/target/release/raxx-bench
 [[ -x $BIN && -x $RB ]] || die "release binaries missing: $BIN $RB"
 # Let the build's load decay (up to BENCH_COOLDOWN seconds, until the 1-minute load is < 1).

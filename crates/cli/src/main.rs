@@ -12,6 +12,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// mimalloc instead of glibc's malloc: the request paths allocate many small, short-lived
 /// values, and glibc `malloc`/`free` took about 40 % of the CPU of a page view (bench/README.md).
+/// Built with `no_thp`: with transparent huge pages its arenas made idle RSS 10 MB larger.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

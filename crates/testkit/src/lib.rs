@@ -21,6 +21,15 @@ pub struct TestConsole {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+/// An app's keys from [`TestConsole::app_keys`]: secrets and ids.
+#[derive(Clone, Debug)]
+pub struct AppKeys {
+    pub client: String,
+    pub client_id: i64,
+    pub deploy: String,
+    pub deploy_id: i64,
+}
+
 /// A signed-in operator: the session cookie and its CSRF token.
 #[derive(Clone, Debug)]
 pub struct Operator {
@@ -101,6 +110,29 @@ impl TestConsole {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client")
+    }
+
+    /// A client key and a deploy key of `app`, issued in one audited transaction.
+    pub async fn app_keys(&self, app: &str) -> AppKeys {
+        let mut tx = self.store().begin().await.expect("begin");
+        let (client, client_id) = tx
+            .create_app_key(app, raxx_core::gate::KeyKind::Client, "sdk", "test")
+            .await
+            .expect("client key");
+        let (deploy, deploy_id) = tx
+            .create_app_key(app, raxx_core::gate::KeyKind::Deploy, "ci", "test")
+            .await
+            .expect("deploy key");
+        tx.record(AuditEvent::new("test", "key.create", Outcome::Allowed))
+            .await
+            .expect("audit");
+        tx.commit().await.expect("commit");
+        AppKeys {
+            client,
+            client_id,
+            deploy,
+            deploy_id,
+        }
     }
 
     /// An operator (created if new) in `groups`, signed in with a fresh session.

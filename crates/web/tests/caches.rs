@@ -35,19 +35,9 @@ async fn world(url: &str) -> World {
         &format!("[[apps]]\nname = \"{APP}\"\nenv = \"staging\"\n"),
     )
     .await;
-    let mut tx = c.store().begin().await.unwrap();
-    let (client_key, client_id) = tx
-        .create_app_key(APP, KeyKind::Client, "sdk", "test")
-        .await
-        .unwrap();
-    let (deploy_key, _) = tx
-        .create_app_key(APP, KeyKind::Deploy, "ci", "test")
-        .await
-        .unwrap();
-    tx.record(AuditEvent::new("test", "key.create", Outcome::Allowed))
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    let keys = c.app_keys(APP).await;
+    let (client_key, deploy_key) = (keys.client, keys.deploy);
+    let client_id = keys.client_id;
     let put = c
         .client()
         .put(c.url(&format!("/api/v1/apps/{APP}/flags")))

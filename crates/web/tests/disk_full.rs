@@ -14,8 +14,6 @@ use std::borrow::Cow;
 
 use axum::response::IntoResponse;
 use raxx_core::Env;
-use raxx_core::audit::{AuditEvent, Outcome};
-use raxx_core::gate::KeyKind;
 use raxx_store::StoreError;
 use raxx_store::testing::query_string;
 use raxx_testkit::{TestConsole, sqlite_url};
@@ -40,6 +38,37 @@ fn big_flags(n: usize, tag: &str) -> Value {
         );
     }
     json!({"app": APP, "flags": flags})
+}
+
+/// `PUT` a flags file with the deploy key.
+async fn put_flags(
+    c: &TestConsole,
+    deploy_key: &str,
+    file: Value,
+) -> reqwest::Result<reqwest::Response> {
+    c.client()
+        .put(c.url(&format!("/api/v1/apps/{APP}/flags")))
+        .bearer_auth(deploy_key)
+        .json(&file)
+        .send()
+        .await
+}
+
+/// `flag-0`'s value through OFREP (which must answer 200).
+async fn flag_0(c: &TestConsole, client_key: &str) -> String {
+    let r = c
+        .client()
+        .post(c.url("/ofrep/v1/evaluate/flags/flag-0"))
+        .bearer_auth(client_key)
+        .json(&json!({"context": {"targetingKey": "u1"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().await.unwrap()["value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Every connection the pool may open, held at once (so each one gets the pragma).
@@ -83,40 +112,11 @@ async fn a_full_sqlite_database_refuses_writes_with_storage_full_and_recovers() 
         "[[apps]]\nname = \"raxx-api-staging\"\nenv = \"staging\"\n",
     )
     .await;
-    let mut tx = c.store().begin().await.unwrap();
-    let (client_key, _) = tx
-        .create_app_key(APP, KeyKind::Client, "sdk", "test")
-        .await
-        .unwrap();
-    let (deploy_key, _) = tx
-        .create_app_key(APP, KeyKind::Deploy, "ci", "test")
-        .await
-        .unwrap();
-    tx.record(AuditEvent::new("test", "key.create", Outcome::Allowed))
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    let keys = c.app_keys(APP).await;
+    let (client_key, deploy_key) = (keys.client, keys.deploy);
     let http = c.client();
-    let apply = |file: Value| {
-        http.put(c.url(&format!("/api/v1/apps/{APP}/flags")))
-            .bearer_auth(&deploy_key)
-            .json(&file)
-            .send()
-    };
-    let eval = || async {
-        let r = http
-            .post(c.url("/ofrep/v1/evaluate/flags/flag-0"))
-            .bearer_auth(&client_key)
-            .json(&json!({"context": {"targetingKey": "u1"}}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        r.json::<Value>().await.unwrap()["value"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
+    let apply = |file: Value| put_flags(&c, &deploy_key, file);
+    let eval = || flag_0(&c, &client_key);
     let r = apply(big_flags(3, "first")).await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     assert!(eval().await.starts_with("first-0-"));
@@ -384,40 +384,11 @@ async fn a_full_postgresql_tablespace_refuses_writes_with_storage_full_and_recov
             "[[apps]]\nname = \"raxx-api-staging\"\nenv = \"staging\"\n",
         )
         .await;
-        let mut tx = c.store().begin().await.unwrap();
-        let (client_key, _) = tx
-            .create_app_key(APP, KeyKind::Client, "sdk", "test")
-            .await
-            .unwrap();
-        let (deploy_key, _) = tx
-            .create_app_key(APP, KeyKind::Deploy, "ci", "test")
-            .await
-            .unwrap();
-        tx.record(AuditEvent::new("test", "key.create", Outcome::Allowed))
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
+        let keys = c.app_keys(APP).await;
+        let (client_key, deploy_key) = (keys.client, keys.deploy);
         let http = c.client();
-        let apply = |file: Value| {
-            http.put(c.url(&format!("/api/v1/apps/{APP}/flags")))
-                .bearer_auth(&deploy_key)
-                .json(&file)
-                .send()
-        };
-        let eval = || async {
-            let r = http
-                .post(c.url("/ofrep/v1/evaluate/flags/flag-0"))
-                .bearer_auth(&client_key)
-                .json(&json!({"context": {"targetingKey": "u1"}}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
-            r.json::<Value>().await.unwrap()["value"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        };
+        let apply = |file: Value| put_flags(&c, &deploy_key, file);
+        let eval = || flag_0(&c, &client_key);
         let r = apply(big_flags(3, "first")).await.unwrap();
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
         assert!(eval().await.starts_with("first-0-"));

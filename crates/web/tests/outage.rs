@@ -4,8 +4,6 @@
 //! the same "unavailable" path a dead server produces; see docs/reliability.md.)
 
 use raxx_core::Env;
-use raxx_core::audit::{AuditEvent, Outcome};
-use raxx_core::gate::KeyKind;
 use raxx_testkit::{TestConsole, database_urls};
 use serde_json::{Value, json};
 
@@ -18,19 +16,8 @@ async fn ofrep_rides_out_a_database_outage_and_writes_fail_cleanly() {
             "[[apps]]\nname = \"raxx-api-staging\"\nenv = \"staging\"\n",
         )
         .await;
-        let mut tx = c.store().begin().await.unwrap();
-        let (client_key, _) = tx
-            .create_app_key("raxx-api-staging", KeyKind::Client, "sdk", "test")
-            .await
-            .unwrap();
-        let (deploy_key, _) = tx
-            .create_app_key("raxx-api-staging", KeyKind::Deploy, "ci", "test")
-            .await
-            .unwrap();
-        tx.record(AuditEvent::new("test", "key.create", Outcome::Allowed))
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
+        let keys = c.app_keys("raxx-api-staging").await;
+        let (client_key, deploy_key) = (keys.client, keys.deploy);
         let http = c.client();
         let flags = json!({"app": "raxx-api-staging", "flags": {"checkout": {"type": "boolean", "variants": {"on": true, "off": false}, "default": "on"}}});
         let put = http

@@ -4,9 +4,7 @@
 //! says so, and the database is unchanged (same bytes on SQLite; the audit chain verifies).
 
 use raxx_core::Env;
-use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::config::Config;
-use raxx_core::gate::KeyKind;
 use raxx_store::Store;
 use raxx_store::testing::{exec, query_string};
 use raxx_testkit::{TestConsole, database_urls};
@@ -57,19 +55,9 @@ async fn a_read_only_database_serves_reads_and_refuses_writes_with_read_only() {
         let sqlite = url.starts_with("sqlite:");
         let c = TestConsole::start(Env::Staging, &url, APPS).await;
         let op = c.operator("ops@raxx.test", &["staging-admins"]).await;
-        let mut tx = c.store().begin().await.unwrap();
-        let (client_key, client_id) = tx
-            .create_app_key("raxx-api-staging", KeyKind::Client, "sdk", "test")
-            .await
-            .unwrap();
-        let (deploy_key, _) = tx
-            .create_app_key("raxx-api-staging", KeyKind::Deploy, "ci", "test")
-            .await
-            .unwrap();
-        tx.record(AuditEvent::new("test", "key.create", Outcome::Allowed))
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
+        let keys = c.app_keys("raxx-api-staging").await;
+        let (client_key, deploy_key) = (keys.client, keys.deploy);
+        let client_id = keys.client_id;
         let flags = json!({"app": "raxx-api-staging", "flags": {"checkout": {"type": "boolean", "variants": {"on": true, "off": false}, "default": "on"}}});
         let put = c
             .client()
