@@ -67,6 +67,32 @@ fn session(row: &AnyRow) -> Result<Session> {
     })
 }
 
+/// How often a session's `last_seen_at` is written.
+const TOUCH_EVERY_MS: i64 = 5_000;
+
+/// Session id → when this process last touched it.
+static TOUCHED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, i64>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Whether this request should write the touch: not when another request of this process
+/// did within [`TOUCH_EVERY_MS`]. Other instances may touch too; that is harmless.
+fn claim_touch(session_id: &str, now: i64) -> bool {
+    let Ok(mut touched) = TOUCHED.lock() else {
+        return true;
+    };
+    if touched
+        .get(session_id)
+        .is_some_and(|at| now - at < TOUCH_EVERY_MS)
+    {
+        return false;
+    }
+    if touched.len() >= 10_000 {
+        touched.retain(|_, at| now - *at < TOUCH_EVERY_MS);
+    }
+    touched.insert(session_id.to_owned(), now);
+    true
+}
+
 /// A signed-in request: the session, its operator and the operator's grants.
 #[derive(Debug, Clone)]
 pub struct SignedIn {
@@ -178,7 +204,9 @@ impl Store {
             return Ok(Err(r));
         }
         // Touch at most every few seconds: an idle timeout does not need millisecond accuracy.
-        if now - s.last_seen_at > 5_000 {
+        // Of a burst of requests that all find the session due, only the first touches
+        // (`claim_touch`): on SQLite the others would queue behind one writer for nothing.
+        if now - s.last_seen_at > TOUCH_EVERY_MS && claim_touch(&s.id, now) {
             let touched = sqlx::query("UPDATE console_sessions SET last_seen_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(&s.id)
@@ -306,5 +334,20 @@ impl AuditTx {
             .execute(self.conn())
             .await?
             .rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::claim_touch;
+
+    #[test]
+    fn only_the_first_of_a_burst_claims_the_touch() {
+        let id = "claim-touch-test-session";
+        assert!(claim_touch(id, 1_000_000));
+        assert!(!claim_touch(id, 1_000_001));
+        assert!(!claim_touch(id, 1_004_999));
+        assert!(claim_touch(id, 1_005_000), "due again after the interval");
+        assert!(claim_touch("claim-touch-other-session", 1_005_001));
     }
 }
