@@ -3,7 +3,7 @@
 //! Each entry is tagged with the store's change generation taken before the database read
 //! (`raxx_store::changes`). While the signal is live and nothing changed since, a read
 //! route accepts (or refuses) the key from memory, re-checking its grace period on every
-//! use; any audited change in this process, a `NOTIFY` from another instance (PostgreSQL)
+//! use; any state-changing commit in this process, a `NOTIFY` from another instance (PostgreSQL)
 //! or a `data_version` move (SQLite) makes every entry stale, and the next request reads
 //! the database again. While the signal is not live every request reads the database.
 //! Write routes always read the database.

@@ -5,7 +5,7 @@
 //! moved, a request is served from memory with no database read at all. Otherwise it
 //! costs one primary-key read (`console_flag_apps.revision`), and the flag rows are read,
 //! parsed and hashed (the state ETag) only when the revision moved. The generation moves
-//! after every audited commit in this process, on every `NOTIFY` from the triggers on the
+//! after every state-changing commit in this process, on every `NOTIFY` from the triggers on the
 //! flag tables (PostgreSQL, other instances) and when SQLite's `data_version` moves (other
 //! processes on the file, polled every 100 ms); while the signal is not live (listener
 //! down) every request reads the revision, as before.
