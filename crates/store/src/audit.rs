@@ -42,7 +42,7 @@ impl Store {
     /// of the state (sessions, keys, rotations, memberships) relies on it.
     pub async fn begin(&self) -> Result<AuditTx> {
         let mut tx = self.begin_unlocked().await?;
-        tx.lock_head().await?;
+        tx.head = Some(tx.lock_head().await?);
         Ok(tx)
     }
 
@@ -133,10 +133,7 @@ impl AuditTx {
         }
         let (mut last_id, mut last_hash) = match self.head.take() {
             Some(head) => head,
-            None => {
-                self.lock_head().await?;
-                self.head.take().unwrap_or_default()
-            }
+            None => self.lock_head().await?,
         };
         // Stamped under the head lock, so ids and times grow together.
         let at = now_ms();
@@ -212,14 +209,13 @@ impl AuditTx {
     }
 
     /// Lock the chain head row (`UPDATE … RETURNING`: a row lock on PostgreSQL) and read it.
-    async fn lock_head(&mut self) -> Result<()> {
+    async fn lock_head(&mut self) -> Result<(i64, String)> {
         let row = sqlx::query(
             "UPDATE console_audit_head SET last_id = last_id WHERE one = 1 RETURNING last_id, last_hash",
         )
         .fetch_one(&mut *self.tx)
         .await?;
-        self.head = Some((row.try_get("last_id")?, row.try_get("last_hash")?));
-        Ok(())
+        Ok((row.try_get("last_id")?, row.try_get("last_hash")?))
     }
 
     pub async fn rollback(self) -> Result<()> {
