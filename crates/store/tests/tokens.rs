@@ -116,15 +116,17 @@ async fn zero_grace_ends_the_old_key_now_and_the_sweep_marks_ended_graces() {
         assert_eq!(old.revoked_at, Some(now));
 
         // A key whose grace ran out but is not marked yet.
+        // A grace long enough that a loaded machine cannot end it before the first check.
         let (other_secret, other_id) = new_key(&store).await;
+        let now = now_ms();
         let mut tx = store.begin().await.expect("begin");
-        tx.rotate_app_key(other_id, now + 50, "7", now)
+        tx.rotate_app_key(other_id, now + 1_000, "7", now)
             .await
             .expect("rotate");
         tx.record(event("token.rotate")).await.expect("audit");
         tx.commit().await.expect("commit");
         assert!(live(&store, &other_secret).await);
-        tokio::time::sleep(std::time::Duration::from_millis(80)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
         assert!(!live(&store, &other_secret).await, "grace over");
         let due = store.app_keys_past_grace(now_ms()).await.expect("due");
         assert_eq!(due.iter().map(|k| k.id).collect::<Vec<_>>(), vec![other_id]);
