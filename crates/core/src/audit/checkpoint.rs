@@ -214,21 +214,18 @@ pub fn parse_external(text: &str) -> Result<Vec<(usize, Checkpoint)>, Vec<String
         let line_no = i + 1;
         let line = strip_ansi(raw);
         let line = line.trim();
-        if line.is_empty() {
+        // Other log lines around the checkpoints are no concern of ours.
+        if !line.contains(LOG_MESSAGE) && !line.contains("\"signature\"") {
             continue;
         }
         let json_at = line.find('{');
         let parsed = if let Some(start) = json_at.filter(|_| line.ends_with('}')) {
-            match serde_json::from_str::<serde_json::Value>(&line[start..]) {
-                Ok(v) => {
+            serde_json::from_str::<serde_json::Value>(&line[start..])
+                .map_err(|e| e.to_string())
+                .and_then(|v| {
                     let fields = v.get("fields").cloned().unwrap_or(v);
-                    if fields.get("signature").is_none() && !line.contains(LOG_MESSAGE) {
-                        continue;
-                    }
                     serde_json::from_value::<Checkpoint>(fields).map_err(|e| e.to_string())
-                }
-                Err(e) => Err(e.to_string()),
-            }
+                })
         } else if let Some(at) = line.find(&format!("{LOG_MESSAGE} ")) {
             parse_key_values(&line[at + LOG_MESSAGE.len()..])
         } else {
@@ -502,7 +499,8 @@ impl CheckpointVerifier {
         };
         match self.proven {
             Some((seq, id)) if chain_ok => {
-                self.notes.push(format!("rows 1..{id} match {signed} {seq}"));
+                self.notes
+                    .push(format!("rows 1..{id} match {signed} {seq}"));
             }
             Some((seq, id)) => self.notes.push(format!(
                 "row {id} matches {signed} {seq}, but the chain is broken (see above)"
@@ -629,7 +627,7 @@ mod tests {
             "2026-12-01T10:00:00Z app[web.1]: \u{1b}[32m INFO\u{1b}[0m \u{1b}[2maudit_checkpoint\u{1b}[0m: audit_checkpoint \u{1b}[3menv\u{1b}[0m\u{1b}[2m=\u{1b}[0mprod seq=2 last_id=20 last_hash=ff rows=20 at=5 key_id={} signature={}",
             cp.key_id, cp.signature
         );
-        let file = format!("{json}\nunrelated line\n\n{json_log}\n{text_log}\n");
+        let file = format!("{json}\nunrelated line {not json}\n\n{json_log}\n{text_log}\n");
         let got = parse_external(&file).unwrap();
         assert_eq!(got.len(), 3);
         assert_eq!(got[0], (1, cp.clone()));
@@ -651,7 +649,10 @@ mod tests {
         );
         assert!(r.failures.is_empty(), "{r:?}");
         let notes = r.notes.join("\n");
-        assert!(notes.contains("rows 1..3 match signed checkpoint 2"), "{notes}");
+        assert!(
+            notes.contains("rows 1..3 match signed checkpoint 2"),
+            "{notes}"
+        );
         assert!(notes.contains("NOT PROVEN: rows 4..4"), "{notes}");
         assert!(notes.contains("rows 1..2 are anchored outside"), "{notes}");
     }

@@ -50,7 +50,10 @@ impl std::fmt::Debug for AuditConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditConfig")
             .field("signing_key_file", &self.signing_key_file)
-            .field("signing_key", &self.signing_key.as_ref().map(|_| "[redacted]"))
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "[redacted]"),
+            )
             .field("checkpoint_rows", &self.checkpoint_rows)
             .field("checkpoint_seconds", &self.checkpoint_seconds)
             .field(
@@ -90,9 +93,7 @@ impl AuditConfig {
             match url::Url::parse(url) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") => {}
                 _ => {
-                    return Err(
-                        "[audit] checkpoint_webhook_url is not an http(s) URL".to_string()
-                    );
+                    return Err("[audit] checkpoint_webhook_url is not an http(s) URL".to_string());
                 }
             }
         }
