@@ -14,14 +14,26 @@ pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let cfg = load_config(config)?;
     let listen = cfg.config.listen.clone();
     tracing::info!(env = %cfg.env, origin = %cfg.origin, "starting the {} console", cfg.env);
+    // A configured key that cannot be read stops the start here; none is one WARN line.
+    let signing_key = raxx_jobs::checkpoints::load_key(&cfg.config.audit)?;
+    let audit_cfg = cfg.config.audit.clone();
+    if signing_key.is_none() {
+        raxx_jobs::checkpoints::warn_without_key();
+    }
     let state = prepare(cfg).await?;
     // A schedule that does not parse stops the start here, naming the job.
     let scheduler = raxx_jobs::Scheduler::from_config(state.clone())?;
     let listener = bind(&listen).await?;
     tracing::info!("listening on {listen}");
+    let checkpoints = signing_key.map(|key| {
+        raxx_jobs::checkpoints::Checkpointer::new(state.store.clone(), key, &audit_cfg).spawn()
+    });
     let jobs = scheduler.spawn();
     let served = raxx_web::serve(state, listener, shutdown_signal()).await;
     jobs.stop().await; // at a safe point: running jobs finish or stop, leases released
+    if let Some(c) = checkpoints {
+        c.stop().await; // signs the rows written since the last checkpoint
+    }
     served?;
     Ok(ExitCode::SUCCESS)
 }
@@ -75,21 +87,6 @@ fn config_member(cfg: &raxx_core::config::Resolved, email: &str) -> bool {
         .groups
         .values()
         .any(|g| g.members.iter().any(|m| normalise_email(m) == email))
-}
-
-pub async fn audit_verify(config: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let cfg = load_config(config)?;
-    let store = open_store_to_read(&cfg).await?;
-    match store.audit_verify().await? {
-        Ok(n) => {
-            println!("audit chain intact: {n} rows");
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(brk) => {
-            println!("{brk}");
-            Ok(ExitCode::from(1))
-        }
-    }
 }
 
 pub async fn audit_export(config: Option<&Path>, csv: bool) -> anyhow::Result<ExitCode> {

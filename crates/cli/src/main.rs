@@ -1,5 +1,6 @@
 //! `raxx-console`: the operator console for an app that runs in staging and prod.
 
+mod audit_cmd;
 mod commands;
 mod demo;
 mod flags_cmd;
@@ -61,7 +62,7 @@ enum Command {
     /// The audit log.
     Audit {
         #[command(subcommand)]
-        command: AuditCommand,
+        command: audit_cmd::AuditCommand,
     },
     /// Feature flags: apply a flags file (staging only).
     Flags {
@@ -78,23 +79,6 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-}
-
-#[derive(Subcommand)]
-enum AuditCommand {
-    /// Walk the hash chain; exit 0 when intact, 1 naming the first bad row.
-    Verify,
-    /// Write the whole log to stdout.
-    Export {
-        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
-        format: ExportFormat,
-    },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ExportFormat {
-    Jsonl,
-    Csv,
 }
 
 #[derive(Subcommand)]
@@ -128,14 +112,7 @@ fn main() -> ExitCode {
                 print!("{}", raxx_web::manifest::manifest_table());
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Audit {
-                command: AuditCommand::Verify,
-            } => commands::audit_verify(config.as_deref()).await,
-            Command::Audit {
-                command: AuditCommand::Export { format },
-            } => {
-                commands::audit_export(config.as_deref(), matches!(format, ExportFormat::Csv)).await
-            }
+            Command::Audit { command } => audit_cmd::run(config.as_deref(), command).await,
             Command::Flags { command } => flags_cmd::flags(config.as_deref(), command).await,
             Command::Keys { command } => flags_cmd::keys(config.as_deref(), command).await,
             Command::Config {

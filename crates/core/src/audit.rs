@@ -4,6 +4,9 @@
 //! order, so a deleted, inserted or reordered row breaks either the id sequence or the
 //! `prev_hash` link, and an edited row breaks its own hash.
 
+pub mod checkpoint;
+pub mod settings;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};

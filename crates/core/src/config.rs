@@ -37,6 +37,9 @@ pub struct Config {
     pub jobs: BTreeMap<String, JobConfig>,
     #[serde(default)]
     pub groups: BTreeMap<String, GroupConfig>,
+    /// `[audit]`: the checkpoint signing key and intervals (docs/audit.md).
+    #[serde(default)]
+    pub audit: crate::audit::settings::AuditConfig,
 }
 
 fn default_listen() -> String {
@@ -235,6 +238,7 @@ impl Config {
                 _ => {}
             }
         }
+        cfg.audit.apply_env(&vars);
         cfg.admin_emails = cfg
             .admin_emails
             .iter()
@@ -292,6 +296,7 @@ impl Config {
     }
 
     fn validate_for(&self, env: Env) -> Result<(), ConfigError> {
+        self.audit.validate().map_err(ConfigError)?;
         if self.session.idle_minutes == 0 || self.session.absolute_hours == 0 {
             return err("[session] idle_minutes and absolute_hours must be at least 1");
         }

@@ -8,6 +8,7 @@
 //!   [`session_purge`], [`audit_digest`].
 
 pub mod audit_digest;
+pub mod checkpoints;
 pub mod context;
 pub mod promotion_expiry;
 pub mod schedule;

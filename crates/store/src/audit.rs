@@ -5,6 +5,8 @@
 //! (so chain writers queue, on one instance or many), appends the rows and commits them
 //! with the change. A transaction that recorded no audit row refuses to commit.
 
+pub mod checkpoint;
+
 use futures_util::TryStreamExt;
 use raxx_core::audit::{
     AuditEntry, AuditEvent, ChainBreak, ChainVerifier, Outcome, chain_hash, redact,
