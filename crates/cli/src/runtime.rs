@@ -23,18 +23,88 @@ pub fn init_logging(json: bool) {
     }
 }
 
-/// Read `--config` (or `console.toml` if present), apply env-var overrides, derive the env.
+/// Read the config — `--config`, else the TOML in `CONSOLE_CONFIG` (Heroku: no file),
+/// else `console.toml` if present — apply env-var overrides and `PORT`, derive the env.
 pub fn load_config(path: Option<&Path>) -> anyhow::Result<Resolved> {
-    let text = match path {
-        Some(p) => std::fs::read_to_string(p)
-            .with_context(|| format!("cannot read the config file {}", p.display()))?,
-        None if Path::new("console.toml").exists() => {
-            std::fs::read_to_string("console.toml").context("cannot read console.toml")?
-        }
-        None => String::new(),
+    load_config_from(path, |k| std::env::var(k).ok())
+}
+
+fn load_config_from(
+    path: Option<&Path>,
+    vars: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<Resolved> {
+    let inline = vars("CONSOLE_CONFIG").filter(|v| !v.trim().is_empty());
+    let default_file = Path::new("console.toml");
+    let (text, from_env) = match (path, inline) {
+        (Some(p), Some(_)) => bail!(
+            "CONSOLE_CONFIG is set and so is --config {}: give the config one way",
+            p.display()
+        ),
+        (Some(p), None) => (
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read the config file {}", p.display()))?,
+            false,
+        ),
+        (None, Some(_)) if default_file.exists() => bail!(
+            "CONSOLE_CONFIG is set and ./console.toml exists too: give the config one way (unset CONSOLE_CONFIG or remove the file)"
+        ),
+        (None, Some(text)) => (text, true),
+        (None, None) if default_file.exists() => (
+            std::fs::read_to_string(default_file).context("cannot read console.toml")?,
+            false,
+        ),
+        (None, None) => (String::new(), false),
     };
-    let cfg = Config::parse(&text, |k| std::env::var(k).ok())?;
+    let listen_in_text = toml::from_str::<toml::Table>(&text)
+        .map(|t| t.contains_key("listen"))
+        .unwrap_or(false);
+    let port_listen = listen_from_port(
+        listen_in_text,
+        vars("CONSOLE_LISTEN").as_deref(),
+        vars("PORT").as_deref(),
+    )?;
+    let vars = |k: &str| match (k, &port_listen) {
+        ("CONSOLE_LISTEN", Some(l)) => Some(l.clone()),
+        _ => vars(k),
+    };
+    let cfg = Config::parse(&text, vars).map_err(|e| {
+        if from_env {
+            anyhow::anyhow!(
+                "CONSOLE_CONFIG {}",
+                e.0.strip_prefix("config ").unwrap_or(&e.0)
+            )
+        } else {
+            e.into()
+        }
+    })?;
     Ok(cfg.resolve()?)
+}
+
+/// Heroku's `PORT`: the address to listen on when neither `listen` (in the config) nor
+/// `CONSOLE_LISTEN` says one — all interfaces, since the platform's router connects from
+/// outside the dyno. A `PORT` that is not a port number is refused, naming it.
+fn listen_from_port(
+    listen_in_config: bool,
+    console_listen: Option<&str>,
+    port: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    let Some(port) = port.map(str::trim).filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let Some(n) = port
+        .parse::<u16>()
+        .ok()
+        .filter(|n| *n > 0 && !port.starts_with('+'))
+    else {
+        bail!("PORT `{port}` is not a port number (1-65535)");
+    };
+    if listen_in_config || console_listen.is_some_and(|l| !l.trim().is_empty()) {
+        tracing::warn!(
+            "PORT={n} is ignored: listen (or CONSOLE_LISTEN) names the address to listen on"
+        );
+        return Ok(None);
+    }
+    Ok(Some(format!("0.0.0.0:{n}")))
 }
 
 /// Connect (retrying while the database is down), migrate, check the env fingerprint.
@@ -174,4 +244,93 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_is_the_listen_address_only_when_nothing_else_names_one() {
+        let cases: &[(bool, Option<&str>, Option<&str>, Option<&str>)] = &[
+            (false, None, Some("5000"), Some("0.0.0.0:5000")),
+            (false, None, Some(" 443 "), Some("0.0.0.0:443")),
+            (false, None, None, None),
+            (false, None, Some(""), None),
+            (true, None, Some("5000"), None),
+            (false, Some("127.0.0.1:9000"), Some("5000"), None),
+            (false, Some(" "), Some("5000"), Some("0.0.0.0:5000")),
+        ];
+        for (in_config, listen, port, want) in cases {
+            assert_eq!(
+                listen_from_port(*in_config, *listen, *port)
+                    .unwrap()
+                    .as_deref(),
+                *want,
+                "{in_config} {listen:?} {port:?}"
+            );
+        }
+        for bad in ["web", "0", "65536", "-1", "+80", "80.0", "8080x"] {
+            let e = listen_from_port(false, None, Some(bad))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(e, format!("PORT `{bad}` is not a port number (1-65535)"));
+        }
+        // Refused even where listen wins: a broken PORT is a broken deployment.
+        assert!(listen_from_port(true, None, Some("web")).is_err());
+    }
+
+    fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn the_whole_config_can_come_from_console_config() {
+        let toml = "public_url = \"https://console.raxx.app\"\n[environments]\n\"console.raxx.app\" = \"prod\"\n[[apps]]\nname = \"raxx-api-prod\"\nenv = \"prod\"\n";
+        let leaked: &'static str = Box::leak(toml.to_string().into_boxed_str());
+        let pairs: &'static [(&str, &str)] = Box::leak(Box::new([
+            ("CONSOLE_CONFIG", leaked),
+            ("PORT", "31337"),
+            (
+                "DATABASE_URL",
+                "postgres://u@db.internal/console?sslmode=require",
+            ),
+        ]));
+        let r = load_config_from(None, vars(pairs)).unwrap();
+        assert_eq!(r.env, raxx_core::Env::Prod);
+        assert_eq!(r.config.apps.len(), 1);
+        assert_eq!(r.config.listen, "0.0.0.0:31337");
+        assert!(r.config.database_url.ends_with("sslmode=require"));
+
+        let e = load_config_from(None, vars(&[("CONSOLE_CONFIG", "apps = 3\nbogus = 1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("CONSOLE_CONFIG line 1:"), "{e}");
+        let e = load_config_from(
+            Some(Path::new("/nonexistent.toml")),
+            vars(&[("CONSOLE_CONFIG", "listen = \"127.0.0.1:1\"")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("give the config one way"), "{e}");
+        // listen in CONSOLE_CONFIG wins over PORT.
+        let r = load_config_from(
+            None,
+            vars(&[
+                ("CONSOLE_CONFIG", "listen = \"127.0.0.1:7000\""),
+                ("PORT", "5000"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(r.config.listen, "127.0.0.1:7000");
+        let e = load_config_from(None, vars(&[("PORT", "web")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "PORT `web` is not a port number (1-65535)");
+    }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::client_ip::{ForwardedHeader, TrustedProxies};
 use crate::env::{Env, default_env_for_host};
 use crate::rbac::{EnvScope, Role};
 
@@ -40,6 +41,12 @@ pub struct Config {
     /// `[audit]`: the checkpoint signing key and intervals (docs/audit.md).
     #[serde(default)]
     pub audit: crate::audit::settings::AuditConfig,
+    /// Reverse proxies (CIDRs) whose forwarding header names the client (`client_ip.rs`).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// The header those proxies maintain: `X-Forwarded-For` (default) or `Forwarded`.
+    #[serde(default)]
+    pub client_ip_header: ForwardedHeader,
 }
 
 fn default_listen() -> String {
@@ -205,6 +212,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("ADMIN_ENROL_CODE", "admin_enrol_code"),
     ("CONSOLE_STAGING_SOURCE_URL", "staging_source_url"),
     ("CONSOLE_STAGING_SOURCE_KEY", "staging_source_key"),
+    ("CONSOLE_TRUSTED_PROXIES", "trusted_proxies"),
 ];
 
 impl Config {
@@ -235,6 +243,14 @@ impl Config {
                 "ADMIN_ENROL_CODE" => cfg.admin_enrol_code = Some(value),
                 "CONSOLE_STAGING_SOURCE_URL" => cfg.staging_source_url = Some(value),
                 "CONSOLE_STAGING_SOURCE_KEY" => cfg.staging_source_key = Some(value),
+                "CONSOLE_TRUSTED_PROXIES" => {
+                    cfg.trusted_proxies = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                }
                 _ => {}
             }
         }
@@ -281,6 +297,8 @@ impl Config {
             }
         };
         self.validate_for(env)?;
+        let trusted_proxies = TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|e| ConfigError(format!("trusted_proxies: {e}")))?;
         let origin = public_url.origin().ascii_serialization();
         Ok(Resolved {
             env,
@@ -291,6 +309,7 @@ impl Config {
             ),
             origin,
             https: public_url.scheme() == "https",
+            trusted_proxies,
             config: self,
         })
     }
@@ -425,6 +444,8 @@ pub struct Resolved {
     /// `scheme://host[:port]`, the WebAuthn origin and the base of every absolute URL.
     pub origin: String,
     pub https: bool,
+    /// `trusted_proxies`, parsed.
+    pub trusted_proxies: TrustedProxies,
     pub config: Config,
 }
 
@@ -519,6 +540,15 @@ mod tests {
                 "environments = { \"x.test\" = \"production\" }",
                 "config line 1",
             ),
+            (
+                "trusted_proxies = [\"10.0.0.0/8\", \"10.0.0.1/33\"]",
+                "trusted_proxies: `10.0.0.1/33`: the prefix length must be 0 to 32",
+            ),
+            (
+                "trusted_proxies = [\"router\"]",
+                "trusted_proxies: `router` is not an IP address",
+            ),
+            ("client_ip_header = \"X-Real-IP\"", "config line 1"),
         ];
         for (text, want) in cases {
             let got = resolve(text).expect_err(text).0;
@@ -542,5 +572,34 @@ mod tests {
         assert_eq!(r.env, Env::Prod);
         assert_eq!(r.host_with_port, "prod.localhost:9000");
         assert_eq!(r.cookie_name(), "raxx_console_prod");
+    }
+
+    #[test]
+    fn trusted_proxies_from_the_file_or_the_env() {
+        let r = resolve(
+            "trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\nclient_ip_header = \"Forwarded\"",
+        )
+        .unwrap();
+        assert_eq!(r.trusted_proxies.blocks().len(), 2);
+        assert!(r.trusted_proxies.contains("10.9.8.7".parse().unwrap()));
+        assert_eq!(r.config.client_ip_header, ForwardedHeader::Forwarded);
+        assert!(resolve("").unwrap().trusted_proxies.is_empty());
+        let vars = |k: &str| {
+            (k == "CONSOLE_TRUSTED_PROXIES").then(|| " 10.0.0.0/8 , 172.16.0.0/12".to_string())
+        };
+        let r = Config::parse("trusted_proxies = [\"192.168.0.0/16\"]", vars)
+            .unwrap()
+            .resolve()
+            .unwrap();
+        assert!(r.trusted_proxies.contains("172.20.0.1".parse().unwrap()));
+        assert!(!r.trusted_proxies.contains("192.168.0.1".parse().unwrap()));
+        let sloppy = |k: &str| (k == "CONSOLE_TRUSTED_PROXIES").then(|| "10.0.0.0/8,,".to_string());
+        let r = Config::parse("", sloppy).unwrap().resolve().unwrap();
+        assert_eq!(r.trusted_proxies.blocks().len(), 1);
+        let bad = |k: &str| {
+            (k == "CONSOLE_TRUSTED_PROXIES").then(|| "10.0.0.0/8,10.0.0.0/99".to_string())
+        };
+        let e = Config::parse("", bad).unwrap().resolve().unwrap_err().0;
+        assert!(e.starts_with("trusted_proxies: `10.0.0.0/99`"), "{e}");
     }
 }

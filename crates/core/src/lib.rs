@@ -2,6 +2,7 @@
 //! caller passes `now` in. Everything here is tested exhaustively and fast.
 
 pub mod audit;
+pub mod client_ip;
 pub mod config;
 pub mod env;
 pub mod flags;

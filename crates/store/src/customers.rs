@@ -286,6 +286,15 @@ impl CustomerDb {
             }
         };
         let backend = Backend::from_url(&url).map_err(|e| e.to_string())?;
+        let url = match backend {
+            Backend::Postgres => {
+                crate::connect::postgres_url(&url, "[customers] database_url", |k| {
+                    std::env::var(k).ok()
+                })
+                .map_err(|e| e.to_string())?
+            }
+            Backend::Sqlite => url,
+        };
         let pool = AnyPoolOptions::new()
             .max_connections(4)
             .min_connections(0)
@@ -316,6 +325,12 @@ impl CustomerDb {
     }
 
     fn unavailable(&self, e: &sqlx::Error) -> CustomersError {
+        if let Some(line) = crate::connect::refused_connection(e, "[customers] database_url") {
+            return CustomersError::Unavailable(format!(
+                "the customers database {} refused the connection: {line}. The rest of the console is unaffected.",
+                self.describe
+            ));
+        }
         let hint = match e {
             sqlx::Error::Database(_) | sqlx::Error::ColumnNotFound(_) => {
                 "check [customers] table and columns against the database"

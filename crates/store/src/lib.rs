@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod changes;
 pub mod checks;
+pub mod connect;
 pub mod customers;
 pub mod flags;
 pub mod jobs;
@@ -41,6 +42,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
+    /// Connecting failed in a way that will not heal by retrying (wrong password, no such
+    /// database, pg_hba.conf, TLS): one line saying what to fix ([`connect::cannot_heal`]).
+    #[error("{0}")]
+    Connect(String),
 }
 
 impl StoreError {
@@ -184,7 +189,9 @@ impl Store {
         let backend = Backend::from_url(url)?;
         let url = match backend {
             Backend::Sqlite => sqlite_url(url)?,
-            Backend::Postgres => url.to_string(),
+            Backend::Postgres => {
+                connect::postgres_url(url, "DATABASE_URL", |k| std::env::var(k).ok())?
+            }
         };
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
@@ -212,7 +219,9 @@ impl Store {
     }
 
     /// Connect, retrying while the database is unreachable (a console that starts
-    /// before its database should wait, not die), up to `attempts` times.
+    /// before its database should wait, not die), up to `attempts` times. Errors that
+    /// retrying cannot heal (a bad URL, password or TLS set-up, an unknown database, a
+    /// pg_hba.conf refusal) end it at once ([`connect::cannot_heal`]).
     pub async fn connect_with_retry(url: &str, env: Env, attempts: u32) -> Result<Store> {
         let mut delay = Duration::from_millis(250);
         let mut last = None;
@@ -220,6 +229,10 @@ impl Store {
             match Store::connect(url, env).await {
                 Ok(s) => return Ok(s),
                 Err(e @ (StoreError::Invalid(_) | StoreError::Migrate(_))) => return Err(e),
+                Err(StoreError::Db(e)) if connect::cannot_heal(&e, "DATABASE_URL").is_some() => {
+                    let line = connect::cannot_heal(&e, "DATABASE_URL").unwrap_or_default();
+                    return Err(StoreError::Connect(line));
+                }
                 Err(e) => {
                     tracing::warn!(attempt, error = %e, "database unreachable; retrying");
                     last = Some(e);

@@ -2,10 +2,8 @@
 //! CSRF and the claimed env on writes, asks [`raxx_core::gate::decide`], audits every
 //! denial, and hands the handler a [`Ctx`].
 
-use std::net::SocketAddr;
-
 use axum::body::{Body, to_bytes};
-use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
@@ -154,11 +152,8 @@ fn form_field(body: &[u8], name: &str) -> Option<String> {
 }
 
 pub async fn run(state: AppState, route: &'static Route, req: Request, next: Next) -> Response {
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+    let request_id = crate::client_ip::request_id(&state, &req);
+    let ip = crate::client_ip::client_ip(&state, &req);
     let env = state.env();
     let (mut parts, body) = req.into_parts();
 

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod client_ip;
 pub mod customers;
 pub mod error;
 pub mod flags;
