@@ -14,6 +14,7 @@ pub mod customers;
 pub mod flags;
 pub mod jobs;
 pub mod keys;
+pub mod passkeys;
 pub mod sessions;
 pub mod testing;
 pub mod tokens;

@@ -29,13 +29,12 @@ struct LoginPage {
     bootstrap_open: bool,
 }
 
-/// Is some `ADMIN_EMAIL` address still without a passkey?
+/// Is some `ADMIN_EMAIL` address still without an operator? (An operator that exists, even
+/// without a passkey, adds one only signed in: `passkeys.rs`.)
 pub async fn bootstrap_pending(state: &AppState) -> AppResult<bool> {
     for email in &state.cfg.config.admin_emails {
-        match state.store.admin_by_email(email).await? {
-            None => return Ok(true),
-            Some(a) if state.store.passkeys_of(a.id).await?.is_empty() => return Ok(true),
-            Some(_) => {}
+        if state.store.admin_by_email(email).await?.is_none() {
+            return Ok(true);
         }
     }
     Ok(false)
@@ -144,6 +143,9 @@ pub async fn register_start(
         let invite = state.store.invite_by_token(token).await?.ok_or_else(|| {
             AppError::invalid("this invite link is not valid any more (used, revoked or expired)")
         })?;
+        if state.store.admin_by_email(&invite.email).await?.is_some() {
+            return Err(crate::passkeys::existing_operator_refusal());
+        }
         (
             invite.email.clone(),
             json!({"mode": "invite", "invite_hash": hash_token(token), "group": invite.group_name}),
@@ -160,16 +162,13 @@ pub async fn register_start(
             _ => false,
         };
         let listed = state.cfg.config.admin_emails.contains(&email);
-        let existing = state.store.admin_by_email(&email).await?;
-        let has_passkey = match &existing {
-            Some(a) => !state.store.passkeys_of(a.id).await?.is_empty(),
-            None => false,
-        };
-        if !listed || has_passkey || !code_ok {
+        // Bootstrap creates an operator; it never adds a passkey to one that exists.
+        let exists = state.store.admin_by_email(&email).await?.is_some();
+        if !listed || exists || !code_ok {
             let reason = if !listed {
                 "email not in ADMIN_EMAIL"
-            } else if has_passkey {
-                "already enrolled"
+            } else if exists {
+                "the address already has an operator"
             } else {
                 "wrong enrolment code"
             };
@@ -258,9 +257,20 @@ pub async fn register_finish(
     } else {
         (state.env().admin_group().to_string(), "bootstrap")
     };
+    // A registration ceremony only ever creates an operator: a passkey is added to an
+    // existing one only by that operator, signed in, after a step-up (`passkeys.rs`).
     let admin = match state.store.admin_by_email(&email).await? {
-        Some(a) if a.disabled => return Err(AppError::invalid("this operator is disabled")),
-        Some(a) => a,
+        Some(existing) => {
+            tx.rollback().await?;
+            let mut ev = AuditEvent::new("anonymous", "auth.register", Outcome::Denied)
+                .target("operator", existing.id.to_string())
+                .reason("the address already has an operator")
+                .with("email", email.clone())
+                .with("mode", mode);
+            ev.ip = ip;
+            state.store.audit(ev).await?;
+            return Err(crate::passkeys::existing_operator_refusal());
+        }
         None => tx.create_admin(&email, &display_name).await?,
     };
     let cred_id = passkey_id(&passkey);

@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod ops;
 pub mod pages;
+pub mod passkeys;
 pub mod server;
 pub mod state;
 pub mod status;

@@ -128,6 +128,7 @@ fn feature_routes() -> Vec<Route> {
         crate::customers::routes(),
         crate::status::routes(),
         crate::jobs_pages::routes(),
+        crate::passkeys::routes(),
     ]
     .into_iter()
     .flatten()

@@ -74,6 +74,7 @@ impl Layout {
             items.push(("Tokens", "/tokens"));
         }
         items.push(("Sessions", "/sessions"));
+        items.push(("Passkeys", "/passkeys"));
         items.push(("Operators", "/operators"));
         if self.invites {
             items.push(("Invites", "/invites"));
@@ -160,6 +161,10 @@ pub async fn asset(Path(file): Path<String>) -> Response {
             include_str!("../static/passkey.js"),
             "text/javascript; charset=utf-8",
         ),
+        "passkeys.js" => (
+            include_str!("../static/passkeys.js"),
+            "text/javascript; charset=utf-8",
+        ),
         "favicon.svg" => (include_str!("../static/favicon.svg"), "image/svg+xml"),
         _ => return AppError::NotFound(format!("asset {file}")).into_response(),
     };
@@ -235,6 +240,8 @@ struct Dashboard {
     recent: Option<Vec<AuditRow>>,
     expiring: Vec<crate::tokens::ExpiringToken>,
     status: Option<crate::status::Summary>,
+    /// "A new passkey was added on …": shown until the operator dismisses them.
+    notices: Vec<String>,
 }
 
 pub async fn dashboard(State(state): State<AppState>, ctx: Ctx) -> AppResult<Response> {
@@ -274,6 +281,7 @@ pub async fn dashboard(State(state): State<AppState>, ctx: Ctx) -> AppResult<Res
         recent,
         expiring: crate::tokens::dashboard_reminders(&state, &ctx).await,
         status: crate::status::summary(&state).await,
+        notices: crate::passkeys::dashboard_notices(&state, &ctx).await?,
     }))
 }
 
