@@ -463,7 +463,7 @@ async fn without_a_key_verify_says_what_it_could_not_prove() {
         let cfg = support::config(&dir, "staging", port, &db, "");
         let (mut child, log) = serve(&cfg, &dir, "nokey");
         wait_ready(port).await;
-        stop(&mut child);
+        stop(&mut child).await;
         let text = std::fs::read_to_string(&log).unwrap();
         let warns: Vec<_> = text
             .lines()
@@ -507,15 +507,16 @@ async fn wait_ready(port: u16) {
 }
 
 /// SIGTERM (a graceful stop: the checkpointer signs what is left), then wait.
-fn stop(child: &mut std::process::Child) {
+async fn stop(child: &mut std::process::Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
-    for _ in 0..200 {
+    for _ in 0..400 {
         if let Ok(Some(_)) = child.try_wait() {
             return;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        // Not a thread sleep: the test's webhook receiver runs on this runtime.
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = child.kill();
     let _ = child.wait();
@@ -601,7 +602,7 @@ async fn two_instances_write_one_coherent_series_of_checkpoints_to_the_log_and_t
         c.write_rows(1).await;
         let mut logs = String::new();
         for (mut child, log) in procs {
-            stop(&mut child);
+            stop(&mut child).await;
             logs.push_str(&std::fs::read_to_string(&log).unwrap());
         }
         std::fs::write(&c.kept, &logs).unwrap();

@@ -177,8 +177,7 @@ impl Checkpointer {
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "cannot write the audit checkpoint at shutdown"),
         }
-        drop(queue);
-        drop(hook_tx);
+        drop(hook_tx); // the webhook task ends once it has sent what is queued
         if let Some(task) = hook_task
             && tokio::time::timeout(Duration::from_secs(15), task)
                 .await

@@ -147,11 +147,11 @@ impl Store {
             last_checkpoint,
         };
         let now = now_ms();
-        let due = match policy {
+        let is_due = match policy {
             Some(p) => due(&mut tx.tx, &status, p, now).await?,
             None => status.rows_uncovered() > 0,
         };
-        if !due || last_id == 0 {
+        if !is_due || last_id == 0 {
             tx.tx.rollback().await?;
             return Ok(None);
         }
