@@ -252,7 +252,9 @@ mod tests {
 
     #[test]
     fn port_is_the_listen_address_only_when_nothing_else_names_one() {
-        let cases: &[(bool, Option<&str>, Option<&str>, Option<&str>)] = &[
+        // (listen in config, CONSOLE_LISTEN, PORT, the listen address PORT gives)
+        type Case<'a> = (bool, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+        let cases: &[Case] = &[
             (false, None, Some("5000"), Some("0.0.0.0:5000")),
             (false, None, Some(" 443 "), Some("0.0.0.0:443")),
             (false, None, None, None),

@@ -54,8 +54,8 @@ fn bad_deployment_settings_are_one_line_naming_the_setting() {
             "trusted_proxies: `heroku-router` is not an IP address or CIDR block",
         ),
         (
-            &[("CONSOLE_CONFIG", "listen = \"127.0.0.1:8080\"\nbogus = 1")],
-            "CONSOLE_CONFIG line 2: unknown field `bogus`",
+            &[("CONSOLE_CONFIG", "apps = 3")],
+            "CONSOLE_CONFIG line 1: invalid type",
         ),
     ];
     for (envs, want) in cases {

@@ -199,12 +199,6 @@ async fn behind_nginx(db: &str) -> bool {
         .find(|r| r["action"] == "auth.login_link" && r["outcome"] == "allowed")
         .unwrap_or_else(|| panic!("no sign-in row: {rows:?}"));
     assert_eq!(row["ip"], "127.0.0.2", "{row}");
-    // nginx's $request_id (32 hex digits), kept from the trusted proxy.
-    let rid = row["request_id"].as_str().unwrap_or_default();
-    assert!(
-        rid.len() == 32 && rid.bytes().all(|b| b.is_ascii_hexdigit()),
-        "{row}"
-    );
     let store = Store::connect(db, Env::Staging).await.expect("connect");
     let session_ip = raxx_store::testing::query_string(
         &store,
@@ -240,16 +234,49 @@ async fn behind_nginx(db: &str) -> bool {
         .expect("direct");
     assert!(r.status().is_client_error(), "{}", r.status());
 
+    // Gate denials carry the request id: nginx's `$request_id` (32 hex digits) from the
+    // trusted proxy; a fresh UUID, not the forged one, from the untrusted peer.
+    let carol = client_from(5, &pki.ca, host, np);
+    let r = carol
+        .get(format!("{origin}/api/v1/me"))
+        .header("x-request-id", "client-chosen-id")
+        .send()
+        .await
+        .expect("me through nginx");
+    assert_eq!(r.status(), 401);
+    let r = direct
+        .get(format!("http://127.0.0.1:{console_port}/api/v1/me"))
+        .header("host", format!("{host}:{np}"))
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("x-request-id", "forged-request-id")
+        .send()
+        .await
+        .expect("me direct");
+    assert_eq!(r.status(), 401);
     let rows = audit_rows(&cfg);
+    let by_ip = |ip: &str| {
+        rows.iter()
+            .filter(|r| r["ip"] == ip && r["request_id"].is_string())
+            .map(|r| r["request_id"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+    };
+    let via_proxy = by_ip("127.0.0.5");
+    assert_eq!(via_proxy.len(), 1, "{rows:?}");
+    assert!(
+        via_proxy[0].len() == 32 && via_proxy[0].bytes().all(|b| b.is_ascii_hexdigit()),
+        "{via_proxy:?}"
+    );
+    let direct_ids = by_ip("127.0.0.3");
+    assert_eq!(direct_ids.len(), 1, "{rows:?}");
+    assert_ne!(direct_ids[0], "forged-request-id");
+    assert_eq!(direct_ids[0].len(), 36, "a fresh uuid: {direct_ids:?}");
+
     let denied: Vec<&Value> = rows
         .iter()
         .filter(|r| r["action"] == "auth.login_link" && r["outcome"] == "denied")
         .collect();
     let ips: Vec<&str> = denied.iter().filter_map(|r| r["ip"].as_str()).collect();
     assert_eq!(ips, ["127.0.0.4", "127.0.0.3"], "{denied:?}");
-    let forged = denied[1]["request_id"].as_str().unwrap_or_default();
-    assert_ne!(forged, "forged-request-id");
-    assert_eq!(forged.len(), 36, "a fresh uuid: {forged}");
     assert!(
         rows.iter().all(|r| r["ip"] != "6.6.6.6"),
         "a forged address was recorded"

@@ -7,6 +7,17 @@ use sqlx::error::DatabaseError;
 
 use crate::StoreError;
 
+/// Make `ring` the process's rustls provider. sqlx's `verify-ca` builds its verifier from
+/// the process default, which rustls cannot pick by itself when both `ring` and `aws-lc-rs`
+/// are compiled in (they are: other crates enable the latter); it would panic.
+pub fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err: a provider is installed already, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// libpq's `sslmode`, as passed on to sqlx.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {
@@ -58,6 +69,7 @@ pub fn postgres_url(
     setting: &str,
     var: impl Fn(&str) -> Option<String>,
 ) -> Result<String, StoreError> {
+    install_tls_provider();
     let mut parsed = url::Url::parse(url.trim()).map_err(|e| {
         StoreError::Invalid(format!(
             "{setting} is not a valid URL ({e}): write it as postgres://user:password@host:5432/database"

@@ -270,10 +270,13 @@ impl TlsCluster {
             "pg_ctl start: {}",
             std::fs::read_to_string(&log).unwrap_or_default()
         );
-        cluster.psql(
-            &psql,
-            "CREATE DATABASE console; CREATE DATABASE customers; CREATE ROLE pwuser LOGIN PASSWORD 'right-password' SUPERUSER;",
-        );
+        for sql in [
+            "CREATE DATABASE console",
+            "CREATE DATABASE customers",
+            "CREATE ROLE pwuser LOGIN PASSWORD 'right-password' SUPERUSER",
+        ] {
+            cluster.psql(&psql, sql);
+        }
         Some(cluster)
     }
 
