@@ -11,6 +11,7 @@ pub mod changes;
 pub mod checks;
 pub mod customers;
 pub mod flags;
+pub mod identity;
 pub mod jobs;
 pub mod keys;
 pub mod sessions;
