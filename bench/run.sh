@@ -201,12 +201,12 @@ start_raxx() { # name port → pid in results, start-up time
     set_res "$name.start_ms" "$(sed -n 's/.*ms=\([0-9.]*\).*/\1/p' <<<"$line")"
 }
 
-# A session cookie for bench@raxx.test: login-link, then GET it with the console's Host.
+# A session cookie for bench@raxx.test: login-link, then POST its token (what the link's
+# confirmation page does) with the console's Host.
 session_cookie() { # name port
-    local name=$1 port=$2 url path
+    local name=$1 port=$2 url
     url=$("$BIN" login-link --email bench@raxx.test --config "$WORK/$name.toml" 2>>"$WORK/$name-setup.log" | tail -1)
-    path=/${url#http://*/}
-    curl -s -o /dev/null -D - -H "Host: staging.localhost:$port" "http://127.0.0.1:$port$path" |
+    curl -s -o /dev/null -D - -H "Host: staging.localhost:$port" --data-urlencode "token=${url##*/}" "http://127.0.0.1:$port/auth/link" |
         tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \(raxx_console[^;]*\).*/\1/p' | head -1
 }
 

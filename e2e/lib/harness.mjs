@@ -75,6 +75,12 @@ ${extra}
       const out = execFileSync(BIN, ["login-link", "--config", configPath, "--email", email], { encoding: "utf8" });
       return out.trim().split("\n").pop();
     },
+    /** Sign `email` in on `page` as a person would: open a login link, confirm on its page. */
+    async signIn(page, email) {
+      await page.goto(this.loginLink(email));
+      await page.click("form[action='/auth/link'] button[type=submit]");
+      await page.waitForURL(`${origin}/`);
+    },
     cli(...args) {
       return execFileSync(BIN, [...args, "--config", configPath], { encoding: "utf8" });
     },

@@ -102,7 +102,7 @@ for (const env of ["staging", "prod"]) {
       for (const who of ["alice", "sam", "pat", "nora"]) {
         const ctx = await browser.newContext();
         const page = await ctx.newPage();
-        await page.goto(c.loginLink(`${who}@raxx.test`));
+        await c.signIn(page, `${who}@raxx.test`);
         assert.equal(new URL(page.url()).pathname, "/", `${who} signed in`);
         const { seen, problems } = await crawl(page, c, who, prodWrites);
         assert.deepEqual(problems, [], `${env} as ${who}: ${problems.join("\n")}`);
@@ -123,7 +123,7 @@ test("a tampered _target_env and a form rendered before a grant was removed are 
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   try {
-    await page.goto(c.loginLink("pat@raxx.test"));
+    await c.signIn(page, "pat@raxx.test");
     await page.goto(c.url("/invites"));
     await page.fill("#inv-email", "x@raxx.test");
     await page.evaluate(() => {

@@ -87,7 +87,7 @@ function ofrep(c, key, flag, context = {}) {
 async function signedIn(c, email) {
   const ctx = await browser.newContext({ acceptDownloads: true });
   const page = await ctx.newPage();
-  await page.goto(c.loginLink(email));
+  await c.signIn(page, email);
   assert.equal(new URL(page.url()).pathname, "/", `${email} signed in on ${c.env}`);
   return { ctx, page };
 }

@@ -68,7 +68,7 @@ test("an invitee registers a passkey from the invite link and joins the group", 
   try {
     const adminCtx = await browser.newContext();
     const admin = await adminCtx.newPage();
-    await admin.goto(c.loginLink("alice@raxx.test"));
+    await c.signIn(admin, "alice@raxx.test");
     await admin.goto(c.url("/invites"));
     await admin.fill("#inv-email", "carol@raxx.test");
     await admin.selectOption("#inv-group", "production-admins");

@@ -49,6 +49,14 @@ pub async fn login_link(config: Option<&Path>, email: &str) -> anyhow::Result<Ex
     let cfg = load_config(config)?;
     let store = open_store(&cfg).await?;
     let url = issue_login_link(&cfg, &store, email).await?;
+    println!(
+        "One-time login link for {} on the {} console (valid 10 minutes, works once).",
+        normalise_email(email),
+        cfg.env.pill()
+    );
+    println!(
+        "Paste it into the browser's address bar: it opens a confirmation page; press \"Sign in\" there. Opening the link alone (a preview, a scanner) does not use it up."
+    );
     println!("{url}");
     Ok(ExitCode::SUCCESS)
 }

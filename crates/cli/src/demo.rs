@@ -108,7 +108,7 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<ExitCode> {
     );
     println!();
     println!(
-        "Sign in with these one-time links (valid 10 minutes; `raxx-console login-link --config {} --email alice@raxx.test` makes more):",
+        "Sign in with these one-time links: each opens a confirmation page whose button signs in (valid 10 minutes; `raxx-console login-link --config {} --email alice@raxx.test` makes more):",
         prod_path.display()
     );
     for (env, email, url) in &links {

@@ -102,11 +102,13 @@ async fn three_instances_share_sessions_and_one_audit_chain() {
         .last()
         .unwrap_or_default()
         .to_string();
+    let token = link.rsplit('/').next().unwrap_or_default().to_string();
     let resp = client_for(a.port)
-        .get(&link)
+        .post(link.replace(&format!("/auth/link/{token}"), "/auth/link"))
+        .form(&[("token", token)])
         .send()
         .await
-        .expect("open link");
+        .expect("confirm link");
     assert_eq!(resp.status(), 303);
     let cookie = resp
         .headers()

@@ -7,8 +7,10 @@ pub mod config;
 pub mod env;
 pub mod flags;
 pub mod gate;
+pub mod invite;
 pub mod promotion;
 pub mod rbac;
 pub mod secret;
+pub mod throttle;
 
 pub use env::Env;

@@ -190,6 +190,10 @@ impl NewPromotion {
 pub enum PromotionError {
     #[error("the requester cannot approve their own promotion")]
     SelfApproval,
+    /// The approver and the requester are in one invite line (one invited the other,
+    /// directly or through operators they invited): the same code as self-approval.
+    #[error("two-person review needs two people: {why}")]
+    InvitedReviewer { why: String },
     #[error("the promotion is {0}, not pending")]
     NotPending(PromotionStatus),
     #[error("the promotion expired")]
@@ -208,7 +212,9 @@ impl PromotionError {
     /// Stable error code for the JSON API (`{"error": code}`).
     pub fn code(&self) -> &'static str {
         match self {
-            PromotionError::SelfApproval => "self_approval",
+            PromotionError::SelfApproval | PromotionError::InvitedReviewer { .. } => {
+                "self_approval"
+            }
             PromotionError::NotPending(_) => "not_pending",
             PromotionError::Expired => "expired",
             PromotionError::Stale { .. } => "stale",
@@ -252,6 +258,52 @@ pub fn decide_approval(p: &Promotion, approver_id: i64, now: i64) -> Result<(), 
     }
     if approver_id == p.requested_by {
         return Err(PromotionError::SelfApproval);
+    }
+    Ok(())
+}
+
+/// An operator and who brought them in: `inviters[0]` invited `id`, `inviters[1]` invited
+/// `inviters[0]`, … (empty for operators made by bootstrap, config or a login link).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InviteLine {
+    pub id: i64,
+    pub inviters: Vec<i64>,
+}
+
+/// Is the approver independent of the requester? Refused when either is in the other's
+/// invite line, at any depth: whoever can invite can create a second account for
+/// themselves (or a chain of them), so "approver ≠ requester" alone is not two people.
+/// Two operators invited by the same third operator are *not* refused (see
+/// docs/security.md, "What two-person review guarantees").
+pub fn check_reviewer_independence(
+    requester: &InviteLine,
+    approver: &InviteLine,
+) -> Result<(), PromotionError> {
+    if approver.id == requester.id {
+        return Err(PromotionError::SelfApproval);
+    }
+    if let Some(depth) = approver.inviters.iter().position(|&i| i == requester.id) {
+        return Err(PromotionError::InvitedReviewer {
+            why: if depth == 0 {
+                format!(
+                    "you were invited by the requester (operator {}); an approver must not be an operator the requester brought in",
+                    requester.id
+                )
+            } else {
+                format!(
+                    "you were invited through operators that the requester (operator {}) invited; an approver must not be an operator the requester brought in",
+                    requester.id
+                )
+            },
+        });
+    }
+    if requester.inviters.contains(&approver.id) {
+        return Err(PromotionError::InvitedReviewer {
+            why: format!(
+                "you invited the requester (operator {}), directly or through operators you invited; an approver must not review someone they brought in",
+                requester.id
+            ),
+        });
     }
     Ok(())
 }
@@ -471,6 +523,63 @@ mod tests {
         ];
         for (name, p, approver, now, expected) in cases {
             assert_eq!(decide_approval(&p, approver, now), expected, "{name}");
+        }
+    }
+
+    fn line(id: i64, inviters: &[i64]) -> InviteLine {
+        InviteLine {
+            id,
+            inviters: inviters.to_vec(),
+        }
+    }
+
+    #[test]
+    fn reviewers_must_not_share_an_invite_line() {
+        let cases: [(&str, InviteLine, InviteLine, Option<&str>); 8] = [
+            ("strangers", line(1, &[]), line(2, &[]), None),
+            ("same operator", line(1, &[]), line(1, &[]), Some("own")),
+            (
+                "requester invited the approver",
+                line(1, &[]),
+                line(2, &[1]),
+                Some("you were invited by the requester"),
+            ),
+            (
+                "requester invited the approver's inviter",
+                line(1, &[]),
+                line(3, &[2, 1]),
+                Some("through operators"),
+            ),
+            (
+                "approver invited the requester",
+                line(1, &[2]),
+                line(2, &[]),
+                Some("you invited the requester"),
+            ),
+            (
+                "approver invited the requester's inviter",
+                line(1, &[3, 2]),
+                line(2, &[]),
+                Some("you invited the requester"),
+            ),
+            (
+                "siblings invited by a third operator",
+                line(1, &[9]),
+                line(2, &[9]),
+                None,
+            ),
+            ("cousins", line(1, &[4, 9]), line(2, &[5, 9]), None),
+        ];
+        for (name, requester, approver, refused) in cases {
+            let got = check_reviewer_independence(&requester, &approver);
+            match refused {
+                None => assert_eq!(got, Ok(()), "{name}"),
+                Some(words) => {
+                    let e = got.expect_err(name);
+                    assert_eq!(e.code(), "self_approval", "{name}");
+                    assert!(e.to_string().contains(words), "{name}: {e}");
+                }
+            }
         }
     }
 

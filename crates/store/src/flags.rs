@@ -517,6 +517,15 @@ impl Store {
             .with("content_hash", p.content_hash.clone());
         let decision = promotion::decide_approval(&p, approver, now)
             .and_then(|()| reviewed_hash.map_or(Ok(()), |h| promotion::check_content_hash(&p, h)));
+        // Two people, not two accounts: neither may be in the other's invite line.
+        let decision = match decision {
+            Ok(()) => {
+                let requester = crate::identity::invite_line(tx.conn(), p.requested_by).await?;
+                let reviewer = crate::identity::invite_line(tx.conn(), approver).await?;
+                promotion::check_reviewer_independence(&requester, &reviewer)
+            }
+            Err(e) => Err(e),
+        };
         if let Err(refusal) = decision {
             if refusal == PromotionError::Expired {
                 tx.set_status(id, PromotionStatus::Expired, now).await?;

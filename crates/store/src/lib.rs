@@ -12,6 +12,7 @@ pub mod checks;
 pub mod connect;
 pub mod customers;
 pub mod flags;
+pub mod identity;
 pub mod jobs;
 pub mod keys;
 pub mod passkeys;

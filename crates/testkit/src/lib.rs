@@ -112,6 +112,33 @@ impl TestConsole {
             .expect("client")
     }
 
+    /// Like [`TestConsole::client`], with requests leaving from `source` (any address of
+    /// 127.0.0.0/8 works on Linux): the server sees a different client address.
+    pub fn client_from(&self, source: std::net::IpAddr) -> reqwest::Client {
+        let host = self.state.cfg.host.clone();
+        reqwest::Client::builder()
+            .resolve(&host, self.addr)
+            .local_address(source)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    /// A one-time login link token for `email`, as `raxx-console login-link` makes it.
+    pub async fn login_link(&self, email: &str) -> String {
+        let mut tx = self.store().begin().await.expect("begin");
+        let token = tx.create_login_link(email).await.expect("login link");
+        tx.record(AuditEvent::new(
+            "cli",
+            "auth.login_link.create",
+            Outcome::Allowed,
+        ))
+        .await
+        .expect("audit");
+        tx.commit().await.expect("commit");
+        token
+    }
+
     /// A client key and a deploy key of `app`, issued in one audited transaction.
     pub async fn app_keys(&self, app: &str) -> AppKeys {
         let mut tx = self.store().begin().await.expect("begin");

@@ -48,14 +48,14 @@ pub async fn login_page(State(state): State<AppState>) -> AppResult<Response> {
     Ok(askama_html(&page))
 }
 
-fn askama_html(t: &impl Template) -> Response {
+pub(crate) fn askama_html(t: &impl Template) -> Response {
     match t.render() {
         Ok(h) => axum::response::Html(h).into_response(),
         Err(e) => AppError::Internal(format!("template: {e}")).into_response(),
     }
 }
 
-fn user_agent(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn user_agent(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -92,32 +92,14 @@ fn display_name_ok(name: &str) -> AppResult<String> {
     Ok(name.to_string())
 }
 
-/// Failed sign-ins allowed per account and per IP in an hour (ASVS 2.2.1: at most 100
-/// failed attempts an hour per account).
-pub const MAX_FAILURES_PER_ACCOUNT_HOUR: i64 = 100;
-pub const MAX_FAILURES_PER_IP_HOUR: i64 = 300;
+/// Failed attempts allowed per account from one address, and per address, in an hour
+/// (ASVS 2.2.1); the account as a whole backs off instead (`raxx_core::throttle`).
+pub const MAX_FAILURES_PER_ACCOUNT_SOURCE_HOUR: i64 = raxx_core::throttle::MAX_PER_ACCOUNT_SOURCE;
+pub const MAX_FAILURES_PER_IP_HOUR: i64 = raxx_core::throttle::MAX_PER_SOURCE;
 
-/// Refuse a sign-in attempt once the account or the IP has failed too often this hour.
+/// Refuse a sign-in or enrolment attempt once this address failed too often.
 async fn throttle(state: &AppState, email: &str, ip: Option<&str>) -> AppResult<()> {
-    let since = raxx_store::now_ms() - 3_600_000;
-    let (account, by_ip) = state.store.auth_failures_since(email, ip, since).await?;
-    if account >= MAX_FAILURES_PER_ACCOUNT_HOUR || by_ip >= MAX_FAILURES_PER_IP_HOUR {
-        let mut ev = AuditEvent::new("anonymous", "auth.rate_limited", Outcome::Denied)
-            .target("operator", email.to_string())
-            .reason(if account >= MAX_FAILURES_PER_ACCOUNT_HOUR {
-                "account"
-            } else {
-                "ip"
-            });
-        ev.ip = ip.map(str::to_string);
-        state.store.audit(ev).await?;
-        return Err(AppError::Conflict {
-            status: 429,
-            code: "rate_limited",
-            message: "too many failed sign-in attempts in the last hour; try again later".into(),
-        });
-    }
-    Ok(())
+    crate::identity::check_attempt(state, email, ip).await
 }
 
 #[derive(Deserialize)]
@@ -143,6 +125,7 @@ pub async fn register_start(
         let invite = state.store.invite_by_token(token).await?.ok_or_else(|| {
             AppError::invalid("this invite link is not valid any more (used, revoked or expired)")
         })?;
+        crate::identity::check_redeemable(&state, &invite, ip.as_deref()).await?;
         if state.store.admin_by_email(&invite.email).await?.is_some() {
             return Err(crate::passkeys::existing_operator_refusal());
         }
@@ -157,6 +140,8 @@ pub async fn register_start(
                 "enter the email address listed in ADMIN_EMAIL",
             ));
         }
+        // The enrolment code is guessed like a password: throttled like sign-in.
+        throttle(&state, &email, ip.as_deref()).await?;
         let code_ok = match (state.enrol_code_hash().await, body.enrol_code.as_deref()) {
             (Some(want), Some(code)) => constant_time_eq(&hash_token(code.trim()), &want),
             _ => false,
@@ -176,8 +161,8 @@ pub async fn register_start(
                 .target("operator", email.clone())
                 .reason(reason)
                 .with("email", email.clone());
-            ev.ip = ip;
-            state.store.audit(ev).await?;
+            ev.ip = ip.clone();
+            crate::identity::record_failure(&state, &email, ip.as_deref(), ev).await?;
             // One message for every case, so the form does not reveal which addresses are listed.
             return Err(AppError::Denied(raxx_core::gate::Denial::Forbidden {
                 message: "bootstrap enrolment refused: check the email and the enrolment code (an address that already has a passkey signs in instead)".into(),
@@ -247,12 +232,25 @@ pub async fn register_finish(
         .to_string();
     let mode = c.context["mode"].as_str().unwrap_or_default().to_string();
     let mut tx = state.store.begin().await?;
+    let mut invited_by = None;
     let (group, source) = if mode == "invite" {
         let hash = c.context["invite_hash"].as_str().unwrap_or_default();
         let invite = tx
             .accept_invite(hash)
             .await?
             .ok_or_else(|| AppError::invalid("this invite was revoked or used meanwhile"))?;
+        // Re-checked at redemption: still a new address, a creator who may still invite.
+        if let Some(refusal) = crate::identity::redemption_refusal(&state, &invite).await? {
+            tx.rollback().await?;
+            return Err(crate::identity::refuse_redemption(
+                &state,
+                &invite,
+                refusal,
+                ip.as_deref(),
+            )
+            .await);
+        }
+        invited_by = Some(invite.created_by);
         (invite.group_name, "invite")
     } else {
         (state.env().admin_group().to_string(), "bootstrap")
@@ -273,6 +271,9 @@ pub async fn register_finish(
         }
         None => tx.create_admin(&email, &display_name).await?,
     };
+    if let Some(by) = invited_by {
+        tx.set_invited_by(admin.id, by).await?;
+    }
     let cred_id = passkey_id(&passkey);
     let passkey_json =
         serde_json::to_string(&passkey).map_err(|e| AppError::Internal(e.to_string()))?;
@@ -338,7 +339,7 @@ pub async fn login_start(
             .target("operator", email.clone())
             .reason("no usable passkey for this email");
         ev.ip = ctx.ip.clone();
-        state.store.audit(ev).await?;
+        crate::identity::record_failure(&state, &email, ctx.ip.as_deref(), ev).await?;
         return Err(AppError::invalid(
             "no passkey is registered for this email on this console",
         ));
@@ -376,6 +377,7 @@ pub async fn login_finish(
             AppError::invalid("this sign-in expired or was already used; start again")
         })?;
     let email = c.email.clone().unwrap_or_default();
+    throttle(&state, &email, ip.as_deref()).await?;
     let admin = state
         .store
         .admin_by_email(&email)
@@ -400,8 +402,8 @@ pub async fn login_finish(
                 })
                 .with("email", email.clone())
                 .with("counter_regression", regression);
-            ev.ip = ip;
-            state.store.audit(ev).await?;
+            ev.ip = ip.clone();
+            crate::identity::record_failure(&state, &email, ip.as_deref(), ev).await?;
             return Err(AppError::Denied(raxx_core::gate::Denial::Unauthenticated {
                 message: if regression {
                     "this passkey's signature counter went backwards; sign-in refused and recorded"
@@ -445,79 +447,6 @@ pub async fn login_finish(
     let mut resp = Json(json!({"redirect": "/"})).into_response();
     resp.headers_mut()
         .append(header::SET_COOKIE, session_cookie(&state, &token));
-    Ok(resp)
-}
-
-/// The break-glass link: a GET that signs in once, then redirects to the dashboard.
-pub async fn login_link(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    headers: HeaderMap,
-    Path(token): Path<String>,
-) -> AppResult<Response> {
-    let ip = ctx.ip.clone();
-    let mut tx = state.store.begin().await?;
-    let Some(email) = tx.consume_login_link(&token).await? else {
-        tx.rollback().await?;
-        let mut ev = AuditEvent::new("anonymous", "auth.login_link", Outcome::Denied)
-            .reason("unknown, used or expired login link");
-        ev.ip = ip;
-        state.store.audit(ev).await?;
-        return Err(AppError::Denied(raxx_core::gate::Denial::Unauthenticated {
-            message: "this login link is not valid: it was used already, expired (links last 10 minutes) or never existed".into(),
-        }));
-    };
-    let admin = match state.store.admin_by_email(&email).await? {
-        Some(a) if a.disabled => {
-            tx.rollback().await?;
-            return Err(AppError::invalid("this operator is disabled"));
-        }
-        Some(a) => a,
-        None if state.cfg.config.admin_emails.contains(&email) => {
-            let a = tx
-                .create_admin(&email, email.split('@').next().unwrap_or(&email))
-                .await?;
-            tx.add_member(state.env().admin_group(), &email, "bootstrap")
-                .await?;
-            a
-        }
-        // Config names this operator in a group: config is the source of membership.
-        None if state
-            .cfg
-            .config
-            .groups
-            .values()
-            .any(|g| g.members.iter().any(|m| normalise_email(m) == email)) =>
-        {
-            tx.create_admin(&email, email.split('@').next().unwrap_or(&email))
-                .await?
-        }
-        None => {
-            tx.rollback().await?;
-            return Err(AppError::invalid(
-                "this login link names an unknown operator",
-            ));
-        }
-    };
-    let (cookie_token, session) = tx
-        .create_session(
-            admin.id,
-            state.env(),
-            state.policy,
-            user_agent(&headers).as_deref(),
-            ip.as_deref(),
-        )
-        .await?;
-    let mut ev = AuditEvent::new(admin.id.to_string(), "auth.login_link", Outcome::Allowed)
-        .target("operator", admin.id.to_string())
-        .with("email", email);
-    ev.session_id = Some(session.id);
-    ev.ip = ip;
-    tx.record(ev).await?;
-    tx.commit().await?;
-    let mut resp = Redirect::to("/").into_response();
-    resp.headers_mut()
-        .append(header::SET_COOKIE, session_cookie(&state, &cookie_token));
     Ok(resp)
 }
 

@@ -11,7 +11,7 @@ use raxx_core::gate::{Access, Class, KeyKind, required_role, route_exists_in};
 use raxx_core::rbac::{Level, Resource};
 
 use crate::state::AppState;
-use crate::{api, auth, pages};
+use crate::{api, auth, login_link, pages};
 
 /// How a route answers errors: JSON `{"error","message"}` or an HTML page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +42,9 @@ impl Route {
     pub fn surface(&self) -> Surface {
         if self.path.starts_with("/api/")
             || self.path.starts_with("/ofrep/")
-            || self.path.starts_with("/auth/") && self.method == Method::POST
+            || self.path.starts_with("/auth/")
+                && self.method == Method::POST
+                && self.path != "/auth/link"
         {
             Surface::Json
         } else {
@@ -148,8 +150,10 @@ fn core_routes() -> Vec<Route> {
         route!(POST "/auth/login/finish", Write, Public, "auth.login", auth::login_finish),
         route!(POST "/auth/register/start", Write, Public, "auth.register", auth::register_start),
         route!(POST "/auth/register/finish", Write, Public, "auth.register", auth::register_finish),
-        // A GET that signs in (SPEC §3 break-glass link); single use, 10 minutes.
-        route!(GET "/auth/link/{token}", Write, Public, "auth.login_link", auth::login_link),
+        // The break-glass link (SPEC §3): opening it only shows "Sign in as E"; the page's
+        // same-origin POST (token in the body) uses it once. HEAD is GET: it changes nothing.
+        route!(GET "/auth/link/{token}", Read, Public, "auth.login_link.view", login_link::confirm_page),
+        route!(POST "/auth/link", Write, Public, "auth.login_link", login_link::sign_in),
         route!(GET "/invite/{token}", Read, Public, "invite.page", auth::invite_page),
         route!(POST "/logout", Write, SignedIn, "auth.logout", auth::logout),
         // Pages.
@@ -279,7 +283,8 @@ mod tests {
     #[test]
     fn writes_use_methods_that_are_not_safe() {
         for r in route_manifest() {
-            if r.class.is_write() && r.access != Access::Public {
+            // HEAD is served by the GET handler: no GET route may be a write, public or not.
+            if r.class.is_write() {
                 assert_ne!(r.method, Method::GET, "{r:?} is a write on GET");
             }
             // OFREP evaluation is a read that the protocol puts on POST (the context is the body).

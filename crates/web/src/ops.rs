@@ -97,6 +97,24 @@ pub async fn create_invite(
         .admin_id()
         .ok_or_else(|| AppError::Internal("invites need an operator".into()))?;
     let mut tx = state.store.begin().await?;
+    // An invite makes a new operator, never a way onto an existing one (issue 19).
+    let other_pending = tx.has_pending_invite(&email).await?;
+    let facts = crate::identity::invite_facts(state, &email, group, by, other_pending).await?;
+    if let Err(refusal) = raxx_core::invite::decide_create(&facts) {
+        tx.rollback().await?;
+        state
+            .store
+            .audit(
+                ctx.event("invite.create", Outcome::Denied)
+                    .target("operator", email.clone())
+                    .reason(refusal.message(&email, group))
+                    .with("error", refusal.code())
+                    .with("email", email.clone())
+                    .with("group", group),
+            )
+            .await?;
+        return Err(crate::identity::invite_error(refusal, &email, group));
+    }
     let (token, id) = tx.create_invite(&email, group, by).await?;
     tx.record(
         ctx.event("invite.create", Outcome::Allowed)
@@ -150,14 +168,30 @@ pub async fn remove_membership(state: &AppState, ctx: &Ctx, id: i64, group: &str
             ),
         });
     }
+    // Invites die with their creator's authority: without this group, may they still invite?
+    let remaining: Vec<_> = state
+        .store
+        .grants_for(&target.email)
+        .await?
+        .into_iter()
+        .filter(|g| g.group != group)
+        .collect();
+    let keeps_invite_role = raxx_core::rbac::EffectiveRoles::from_grants(state.env(), &remaining)
+        .has(Resource::Invite, raxx_core::gate::write_level(state.env()));
     let mut tx = state.store.begin().await?;
     tx.remove_member(group, &target.email).await?;
+    let revoked = if keeps_invite_role {
+        Vec::new()
+    } else {
+        tx.revoke_pending_invites_by(id).await?
+    };
     tx.record(
         ctx.event("operator.group.remove", Outcome::Allowed)
             .target("operator", id.to_string())
             .with("email", target.email)
             .with("group", group)
-            .with("source", source),
+            .with("source", source)
+            .with("invites_revoked", revoked),
     )
     .await?;
     tx.commit().await?;
@@ -180,6 +214,12 @@ pub async fn set_operator_disabled(
         .ok_or_else(|| AppError::NotFound(format!("operator {id}")))?;
     let mut tx = state.store.begin().await?;
     let ended = tx.set_admin_disabled(id, disabled).await?;
+    // A disabled operator's pending invites die with them (and stay dead if re-enabled).
+    let revoked = if disabled {
+        tx.revoke_pending_invites_by(id).await?
+    } else {
+        Vec::new()
+    };
     tx.record(
         ctx.event(
             if disabled {
@@ -191,7 +231,8 @@ pub async fn set_operator_disabled(
         )
         .target("operator", id.to_string())
         .with("email", target.email)
-        .with("sessions_ended", ended as i64),
+        .with("sessions_ended", ended as i64)
+        .with("invites_revoked", revoked),
     )
     .await?;
     tx.commit().await?;

@@ -149,7 +149,24 @@ async fn login_link_signs_in_once_with_a_strict_cookie() {
         .unwrap();
         tx.commit().await.unwrap();
         let link = c.url(&format!("/auth/link/{token}"));
-        let resp = c.client().get(&link).send().await.unwrap();
+        // Opening the link changes nothing: a confirmation page, no cookie.
+        let page = c.client().get(&link).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(set_cookie(&page).is_none());
+        assert!(
+            page.text()
+                .await
+                .unwrap()
+                .contains("Sign in as root@raxx.test on PROD")
+        );
+        // The page's button POSTs the token; that signs in, once.
+        let resp = c
+            .client()
+            .post(c.url("/auth/link"))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 303);
         assert_eq!(resp.headers().get("location").unwrap(), "/");
         let sc = set_cookie(&resp).expect("a session cookie");
@@ -181,10 +198,19 @@ async fn login_link_signs_in_once_with_a_strict_cookie() {
                 .any(|r| r == "console-flag-admin"),
             "bootstrap admin joins production-admins: {me}"
         );
-        // Replayed: refused with a readable page, audited.
-        let again = c.client().get(&link).send().await.unwrap();
+        // Replayed: refused with a readable page, audited; reopening it says it was used.
+        let again = c
+            .client()
+            .post(c.url("/auth/link"))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(again.status(), 401);
         assert!(again.text().await.unwrap().contains("used already"));
+        let reopened = c.client().get(&link).send().await.unwrap();
+        assert_eq!(reopened.status(), 410);
+        assert!(reopened.text().await.unwrap().contains("used already"));
         assert_eq!(c.audit_count("auth.login_link", "allowed").await, 1);
         assert!(c.audit_count("auth.login_link", "denied").await >= 1);
     }
@@ -658,7 +684,7 @@ async fn sign_in_failures_are_rate_limited_per_account() {
                 .json(&json!({ "email": email }));
             async move { r.send().await.unwrap() }
         };
-        for _ in 0..raxx_web::auth::MAX_FAILURES_PER_ACCOUNT_HOUR {
+        for _ in 0..raxx_web::auth::MAX_FAILURES_PER_ACCOUNT_SOURCE_HOUR {
             assert_eq!(attempt("ghost@raxx.test").await.status(), 400);
         }
         let limited = attempt("ghost@raxx.test").await;

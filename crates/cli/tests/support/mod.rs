@@ -129,7 +129,17 @@ impl Proc {
     /// Sign `email` in with a break-glass link: (cookie, csrf token).
     pub async fn login(&self, email: &str) -> (String, String) {
         let link = last_line(&cli(&["login-link", "--email", email], &self.cfg));
-        let resp = self.client().get(&link).send().await.expect("open link");
+        // Opening the link shows a confirmation page; its POST signs in.
+        let page = self.client().get(&link).send().await.expect("open link");
+        assert_eq!(page.status(), 200, "login link page for {email}");
+        let token = link.rsplit('/').next().unwrap_or_default().to_string();
+        let resp = self
+            .client()
+            .post(self.url("/auth/link"))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("confirm link");
         assert_eq!(resp.status(), 303, "login link for {email}");
         let cookie = resp
             .headers()

@@ -121,7 +121,7 @@ pub(crate) async fn check_key_app(state: &AppState, ctx: &Ctx, app: &str) -> App
 /// `expired`, `content_changed` 409; a bad request 400.
 pub(crate) fn promotion_error(e: PromotionError) -> AppError {
     let status = match e {
-        PromotionError::SelfApproval => 403,
+        PromotionError::SelfApproval | PromotionError::InvitedReviewer { .. } => 403,
         PromotionError::Stale { .. }
         | PromotionError::NotPending(_)
         | PromotionError::Expired
