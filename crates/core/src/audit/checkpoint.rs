@@ -627,7 +627,7 @@ mod tests {
             "2026-12-01T10:00:00Z app[web.1]: \u{1b}[32m INFO\u{1b}[0m \u{1b}[2maudit_checkpoint\u{1b}[0m: audit_checkpoint \u{1b}[3menv\u{1b}[0m\u{1b}[2m=\u{1b}[0mprod seq=2 last_id=20 last_hash=ff rows=20 at=5 key_id={} signature={}",
             cp.key_id, cp.signature
         );
-        let file = format!("{json}\nunrelated line {not json}\n\n{json_log}\n{text_log}\n");
+        let file = format!("{json}\nunrelated line {{not json}}\n\n{json_log}\n{text_log}\n");
         let got = parse_external(&file).unwrap();
         assert_eq!(got.len(), 3);
         assert_eq!(got[0], (1, cp.clone()));
