@@ -7,6 +7,8 @@
 
 pub mod api;
 pub mod auth;
+pub mod contract;
+pub mod cors;
 pub mod customers;
 pub mod error;
 pub mod flags;
@@ -15,6 +17,7 @@ pub mod jobs_pages;
 pub mod keycache;
 pub mod manifest;
 pub mod metrics;
+pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod server;
