@@ -66,6 +66,16 @@ if [ -z "${RAXX_CHROMIUM:-}" ] && [ "${CI:-}" = "true" ]; then
 fi
 log "Chromium for the browser suite: ${RAXX_CHROMIUM:-none}"
 
+if command -v promtool >/dev/null; then
+  log "promtool check rules deploy/prometheus/alerts.yml"
+  promtool check rules deploy/prometheus/alerts.yml
+elif [ "${CI:-}" = "true" ]; then
+  echo "error: promtool is not installed (apt-get install prometheus); CI never skips the metrics checks" >&2
+  exit 1
+else
+  echo "!! promtool not found: the metrics and alert-rule checks will be skipped (install the prometheus package)" >&2
+fi
+
 log "cargo test --workspace"
 cargo test --workspace --all-targets --locked -- --test-threads="${RAXX_TEST_THREADS:-4}"
 

@@ -95,6 +95,10 @@ pub struct AppConfig {
     pub checks: Vec<CheckConfig>,
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
+    /// Browser origins allowed to call OFREP with this app's client key (CORS): exact
+    /// origins like `https://app.example`; `*` (any origin) only when written.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -214,6 +218,30 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("CONSOLE_STAGING_SOURCE_KEY", "staging_source_key"),
     ("CONSOLE_TRUSTED_PROXIES", "trusted_proxies"),
 ];
+
+/// Whether `origin` may stand in an app's `cors_origins`: `*`, or exactly an origin as a
+/// browser sends it in `Origin` (`scheme://host[:port]`, lowercase, no path, no slash).
+pub fn check_cors_origin(origin: &str) -> Result<(), String> {
+    if origin == "*" {
+        return Ok(());
+    }
+    let url = Url::parse(origin).map_err(|e| format!("`{origin}` is not an origin: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("`{origin}` must be an http or https origin"));
+    }
+    let serialized = url.origin().ascii_serialization();
+    if serialized != origin {
+        return Err(format!(
+            "`{origin}` must be written exactly as browsers send it: `{serialized}` (no path, no trailing slash, lowercase host, no default port)"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether an `Origin` header value is allowed by a list of `cors_origins`.
+pub fn cors_origin_allowed(allowed: &[String], origin: &str) -> bool {
+    allowed.iter().any(|a| a == "*" || a == origin)
+}
 
 impl Config {
     /// Parse a config file's text (empty text is the all-defaults config) and apply
@@ -341,6 +369,11 @@ impl Config {
                     "app `{}`: promote_from is only for prod apps",
                     app.name
                 ));
+            }
+            for origin in &app.cors_origins {
+                if let Err(why) = check_cors_origin(origin) {
+                    return err(format!("app `{}`: cors_origins: {why}", app.name));
+                }
             }
             for check in &app.checks {
                 if check.env.is_some_and(|e| e != env) {
@@ -474,6 +507,46 @@ mod tests {
 
     fn no_vars(_: &str) -> Option<String> {
         None
+    }
+
+    #[test]
+    fn cors_origins_are_exact_origins() {
+        for ok in [
+            "*",
+            "https://app.example",
+            "http://localhost:5173",
+            "https://a.b.example",
+        ] {
+            assert_eq!(check_cors_origin(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "https://app.example/",
+            "https://app.example/path",
+            "https://App.example",
+            "https://app.example:443",
+            "app.example",
+            "ftp://app.example",
+            "",
+            "*.example",
+        ] {
+            assert!(check_cors_origin(bad).is_err(), "{bad} accepted");
+        }
+        let allowed = vec!["https://app.example".to_string()];
+        assert!(cors_origin_allowed(&allowed, "https://app.example"));
+        assert!(!cors_origin_allowed(&allowed, "https://app.example.evil"));
+        assert!(!cors_origin_allowed(&allowed, "http://app.example"));
+        assert!(!cors_origin_allowed(&[], "https://app.example"));
+        assert!(cors_origin_allowed(
+            &["*".to_string()],
+            "https://anything.example"
+        ));
+        let text = "public_url = \"http://staging.localhost\"\n[[apps]]\nname = \"a\"\nenv = \"staging\"\ncors_origins = [\"https://app.example/\"]\n";
+        let e = Config::parse(text, no_vars).unwrap().resolve().unwrap_err();
+        assert!(
+            e.0.contains("cors_origins") && e.0.contains("trailing slash"),
+            "{}",
+            e.0
+        );
     }
 
     fn resolve(text: &str) -> Result<Resolved, ConfigError> {

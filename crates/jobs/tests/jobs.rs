@@ -224,6 +224,7 @@ async fn a_job_pointed_at_the_other_env_is_refused_and_audited() {
                 env: None,
             }],
             tokens: vec![],
+            cors_origins: vec![],
         });
         let state = AppState::new(cfg, console.store().clone(), None).unwrap();
         let s = Scheduler::from_config(state).unwrap();

@@ -13,6 +13,8 @@ use reqwest::header::{HeaderMap, HeaderValue};
 
 pub use raxx_store::testing::{database_urls, postgres_url, sqlite_url};
 
+pub mod contract;
+
 pub struct TestConsole {
     pub state: AppState,
     pub addr: SocketAddr,
@@ -50,6 +52,7 @@ impl TestConsole {
     /// Like [`TestConsole::start`] with public_url on `host` (mapped to `env`). The soft
     /// WebAuthn authenticator only accepts plain-http origins on exactly `localhost`.
     pub async fn start_on_host(env: Env, host: &str, db_url: &str, extra: &str) -> TestConsole {
+        contract::install();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -240,6 +243,15 @@ impl Drop for TestConsole {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
+        }
+        // Answers outside the published contracts fail the test (unless it failed already).
+        let violations =
+            contract::take_violations(&self.state.cfg.host_with_port.to_ascii_lowercase());
+        if !violations.is_empty() && !std::thread::panicking() {
+            panic!(
+                "the console answered outside its contract:\n{}",
+                violations.join("\n")
+            );
         }
     }
 }

@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 
 use crate::error::{AppError, AppResult};
 use crate::gate::Ctx;
-use crate::manifest::{Surface, route_manifest};
 use crate::ops;
 use crate::state::AppState;
 
@@ -30,68 +29,75 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let up = state.store.ping().await;
+    let (checks, last_runs) = if up {
+        (scrape_checks(&state).await, scrape_jobs(&state).await)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let scrape = crate::metrics::Scrape {
+        env: state.env().as_str(),
+        database_up: up,
+        checks,
+        last_runs,
+    };
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
+            "text/plain; version=0.0.4; charset=utf-8",
         )],
-        crate::metrics::render(state.env().as_str(), up),
+        crate::metrics::render(&scrape),
     )
         .into_response()
 }
 
-/// The OpenAPI document, generated from the route manifest so it covers every JSON route.
-pub async fn openapi(State(state): State<AppState>) -> Json<Value> {
-    let mut paths = serde_json::Map::new();
-    for r in route_manifest()
+/// The configured checks' newest results (labels only from the config).
+async fn scrape_checks(state: &AppState) -> Vec<(String, String, bool)> {
+    let configured: std::collections::HashSet<(&str, &str)> = state
+        .cfg
+        .config
+        .apps
         .iter()
-        .filter(|r| r.surface() == Surface::Json)
-    {
-        let path = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
-        let params: Vec<Value> = r
-            .path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
-            .collect();
-        let mut op = json!({
-            "operationId": format!("{}_{}", r.method.as_str().to_lowercase(), r.path.trim_start_matches('/').replace(['/', '{', '}', '.'], "_")),
-            "summary": r.action,
-            "x-class": r.class.as_str(),
-            "x-permission-staging": r.permission(raxx_core::Env::Staging),
-            "x-permission-prod": r.permission(raxx_core::Env::Prod),
-            "parameters": params,
-            "responses": {
-                "200": {"description": "OK"},
-                "400": {"$ref": "#/components/responses/Error"},
-                "401": {"$ref": "#/components/responses/Error"},
-                "403": {"$ref": "#/components/responses/Error"},
-            },
-        });
-        if r.class.is_write()
-            && r.access != raxx_core::gate::Access::Public
-            && let Some(p) = op["parameters"].as_array_mut()
-        {
-            p.push(json!({"name": "X-CSRF-Token", "in": "header", "required": false, "schema": {"type": "string"}, "description": "the session's CSRF token (from GET /api/v1/me); not needed with an API key"}));
-            p.push(json!({"name": "X-Console-Env", "in": "header", "required": false, "schema": {"type": "string", "enum": ["staging", "prod"]}, "description": "the env you believe you act on; must equal this console's"}));
-        }
-        path[r.method.as_str().to_lowercase()] = op;
-    }
-    Json(json!({
-        "openapi": "3.1.0",
-        "info": {"title": "raxx-console", "version": env!("CARGO_PKG_VERSION"), "description": format!("The {} console's JSON API. Errors are {{\"error\",\"message\"}}.", state.env())},
-        "servers": [{"url": state.cfg.origin}],
-        "paths": paths,
-        "components": {
-            "responses": {"Error": {"description": "An error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
-            "schemas": {"Error": {"type": "object", "required": ["error", "message"], "properties": {"error": {"type": "string"}, "message": {"type": "string"}}}},
-            "securitySchemes": {
-                "session": {"type": "apiKey", "in": "cookie", "name": state.cfg.cookie_name()},
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-            },
-        },
-    }))
+        .filter(|a| a.env == state.env())
+        .flat_map(|a| {
+            a.checks
+                .iter()
+                .map(move |c| (a.name.as_str(), c.name.as_str()))
+        })
+        .collect();
+    let results = state.store.latest_check_results().await.unwrap_or_default();
+    results
+        .into_iter()
+        .filter(|r| configured.contains(&(r.app.as_str(), r.check.as_str())))
+        .map(|r| {
+            let up = r.status != raxx_store::checks::CheckStatus::Down;
+            (r.app, r.check, up)
+        })
+        .collect()
+}
+
+/// Each job's newest finished run (job names are the scheduler's own constants).
+async fn scrape_jobs(state: &AppState) -> Vec<(String, bool, Option<i64>)> {
+    use raxx_store::jobs::RunOutcome;
+    let runs = state.store.last_job_runs().await.unwrap_or_default();
+    runs.into_iter()
+        .filter(|r| r.outcome != RunOutcome::Running)
+        .filter(|r| {
+            r.job.len() <= 64
+                && r.job
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        })
+        .map(|r| (r.job, r.outcome == RunOutcome::Ok, r.finished_at))
+        .collect()
+}
+
+/// The OpenAPI document, derived from the route manifest (`crate::openapi`).
+pub async fn openapi(State(state): State<AppState>) -> Json<Value> {
+    Json(crate::openapi::document(
+        state.env(),
+        &state.cfg.origin,
+        &state.cfg.cookie_name(),
+    ))
 }
 
 pub async fn me(State(state): State<AppState>, ctx: Ctx) -> AppResult<Json<Value>> {
@@ -212,6 +218,16 @@ pub async fn disable_operator(
     Ok(Json(
         json!({"id": id, "disabled": true, "sessions_ended": ended}),
     ))
+}
+
+/// `POST /api/v1/operators/{id}/enable`: the JSON twin of the operators page's Enable.
+pub async fn enable_operator(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+) -> AppResult<Json<Value>> {
+    ops::set_operator_disabled(&state, &ctx, id, false).await?;
+    Ok(Json(json!({"id": id, "disabled": false})))
 }
 
 pub async fn remove_membership(

@@ -51,6 +51,8 @@ struct Keys {
     unknown: usize,
 }
 
+use crate::metrics::{Cache, Lookup};
+
 impl KeyCache {
     /// The live key with this secret, if any. `write`: the route changes state, so the key
     /// is checked in the database and no outage fallback applies.
@@ -69,16 +71,21 @@ impl KeyCache {
             && signal.is_live()
             && let Some(hit) = self.fresh(&hash, generation, now)
         {
+            crate::metrics::cache_lookup(Cache::Keys, Lookup::Hit);
             return Ok(hit);
         }
         match store.api_key_by_secret(secret).await {
             Ok(found) => {
+                crate::metrics::cache_lookup(Cache::Keys, Lookup::Miss);
                 self.insert(hash, found.clone(), generation, now);
                 Ok(found)
             }
             // Database unreachable: reads may go on with a key verified shortly before.
             Err(e) if e.is_unavailable() && !write => match self.during_outage(&hash, now) {
-                Some(k) => Ok(Some(k)),
+                Some(k) => {
+                    crate::metrics::cache_lookup(Cache::Keys, Lookup::Stale);
+                    Ok(Some(k))
+                }
                 None => Err(e),
             },
             Err(e) => Err(e),

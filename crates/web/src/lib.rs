@@ -8,6 +8,8 @@
 pub mod api;
 pub mod auth;
 pub mod client_ip;
+pub mod contract;
+pub mod cors;
 pub mod customers;
 pub mod error;
 pub mod flags;
@@ -18,6 +20,7 @@ pub mod keycache;
 pub mod login_link;
 pub mod manifest;
 pub mod metrics;
+pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod passkeys;

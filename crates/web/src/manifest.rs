@@ -193,6 +193,7 @@ fn core_routes() -> Vec<Route> {
             api::remove_membership
         ),
         route!(POST "/api/v1/operators/{id}/disable", Write, Role(Resource::Session), "operator.disable", api::disable_operator),
+        route!(POST "/api/v1/operators/{id}/enable", Write, Role(Resource::Session), "operator.enable", api::enable_operator),
     ]
 }
 
@@ -278,6 +279,27 @@ mod tests {
         let table = manifest_table();
         assert!(table.starts_with("METHOD"));
         assert_eq!(table.lines().count(), route_manifest().len() + 1);
+    }
+
+    /// SPEC §13: every action a page offers has a JSON twin (same audit action) under
+    /// `/api/v1`. Signing out is the session's own business, not an API action.
+    #[test]
+    fn every_page_action_has_a_json_twin() {
+        for r in route_manifest() {
+            if r.surface() != Surface::Page || !r.class.is_write() || r.access == Access::Public {
+                continue;
+            }
+            if r.path == "/logout" {
+                continue;
+            }
+            let twin = route_manifest().iter().find(|j| {
+                j.surface() == Surface::Json
+                    && j.path.starts_with("/api/v1/")
+                    && j.action == r.action
+                    && j.class == r.class
+            });
+            assert!(twin.is_some(), "{r:?} ({}) has no JSON twin", r.action);
+        }
     }
 
     #[test]

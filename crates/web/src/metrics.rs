@@ -1,195 +1,557 @@
-//! Prometheus metrics in the text exposition format: requests by route and status,
-//! latency histograms by route, gate denials by reason, audit writes, job runs.
-//! A small registry of our own: the set of series is fixed by the route manifest.
+//! Prometheus metrics through the `metrics` facade and `metrics-exporter-prometheus`
+//! (text exposition format 0.0.4, which `promtool check metrics` reads). Counters and
+//! gauges are atomics; finding a series takes a sharded read lock in the exporter's
+//! registry, never a global mutex (docs/decisions.md, "Metrics").
+//!
+//! Every label takes its value from a known set, so no request can mint series:
+//! - `method`: the standard methods, `other` for the rest;
+//! - `route`: a manifest path, or one of [`UNMATCHED`], [`METHOD_NOT_ALLOWED`], [`MISDIRECTED`];
+//! - `status`: the numeric code (100-599; `other` outside);
+//! - `reason`, `job`, `outcome`, `cache`, `result`, `kind`: `&'static str` from the code;
+//! - `app`, `check`: names from the config.
+//!
+//! What docs/observability.md documents, and deploy/prometheus/alerts.yml alerts on.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::{LazyLock, Mutex};
+use std::sync::LazyLock;
+use std::time::Duration;
 
-const BUCKETS: [f64; 11] = [
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+
+/// Latency buckets (seconds) of `raxx_http_request_duration_seconds`.
+pub const BUCKETS: [f64; 11] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    sum: f64,
-    count: u64,
+/// The `route` label of a request that matched no route.
+pub const UNMATCHED: &str = "unmatched";
+/// The `route` label of a request whose path exists but not with its method (405).
+pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+/// The `route` label of a request for another host (421).
+pub const MISDIRECTED: &str = "misdirected";
+
+const REQUESTS: &str = "raxx_http_requests_total";
+const DURATION: &str = "raxx_http_request_duration_seconds";
+const DENIALS: &str = "raxx_gate_denials_total";
+const JOB_RUNS: &str = "raxx_job_runs_total";
+const JOB_LAST_SUCCESS: &str = "raxx_job_last_success_timestamp_seconds";
+const JOB_LAST_FAILED: &str = "raxx_job_last_run_failed";
+const CACHE: &str = "raxx_ofrep_cache_lookups_total";
+const CORS_REFUSED: &str = "raxx_ofrep_cors_refused_total";
+const AUDIT_WRITES: &str = "raxx_audit_writes_total";
+const AUDIT_CHECKPOINT: &str = "raxx_audit_last_checkpoint_timestamp_seconds";
+const AUDIT_CHAIN: &str = "raxx_audit_chain_length";
+const DATABASE_UP: &str = "raxx_database_up";
+const CHECK_UP: &str = "raxx_check_up";
+const BUILD_INFO: &str = "raxx_build_info";
+const RSS: &str = "process_resident_memory_bytes";
+const VSZ: &str = "process_virtual_memory_bytes";
+const CPU: &str = "process_cpu_seconds_total";
+const OPEN_FDS: &str = "process_open_fds";
+const MAX_FDS: &str = "process_max_fds";
+const START_TIME: &str = "process_start_time_seconds";
+
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
 }
 
-#[derive(Default)]
-struct Registry {
-    requests: BTreeMap<(String, String, u16), u64>,
-    latency: BTreeMap<String, Histogram>,
-    denials: BTreeMap<String, u64>,
-    job_runs: BTreeMap<(String, String), u64>,
+const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
+    (
+        REQUESTS,
+        Kind::Counter,
+        "HTTP requests by method, route and status.",
+    ),
+    (
+        DURATION,
+        Kind::Histogram,
+        "HTTP request latency by route, in seconds.",
+    ),
+    (
+        DENIALS,
+        Kind::Counter,
+        "Requests the write gate refused, by reason.",
+    ),
+    (JOB_RUNS, Kind::Counter, "Scheduled job runs by outcome."),
+    (
+        JOB_LAST_SUCCESS,
+        Kind::Gauge,
+        "Unix time of each job's last successful run.",
+    ),
+    (
+        JOB_LAST_FAILED,
+        Kind::Gauge,
+        "1 when a job's newest run failed or was refused.",
+    ),
+    (
+        CACHE,
+        Kind::Counter,
+        "OFREP cache lookups (flag state, API keys) by result.",
+    ),
+    (
+        CORS_REFUSED,
+        Kind::Counter,
+        "Cross-origin OFREP requests from an origin no app allows.",
+    ),
+    (
+        AUDIT_WRITES,
+        Kind::Counter,
+        "Audit rows this process wrote.",
+    ),
+    (
+        AUDIT_CHECKPOINT,
+        Kind::Gauge,
+        "Unix time of the newest audit chain checkpoint.",
+    ),
+    (
+        AUDIT_CHAIN,
+        Kind::Gauge,
+        "Rows in the audit hash chain at the newest checkpoint.",
+    ),
+    (
+        DATABASE_UP,
+        Kind::Gauge,
+        "Whether the console's database answers.",
+    ),
+    (
+        CHECK_UP,
+        Kind::Gauge,
+        "Whether a status check's newest result is up (ok or degraded).",
+    ),
+    (
+        BUILD_INFO,
+        Kind::Gauge,
+        "The console's version and env; always 1.",
+    ),
+    (RSS, Kind::Gauge, "Resident memory size in bytes."),
+    (VSZ, Kind::Gauge, "Virtual memory size in bytes."),
+    (OPEN_FDS, Kind::Gauge, "Open file descriptors."),
+    (MAX_FDS, Kind::Gauge, "The open file descriptor limit."),
+    (
+        START_TIME,
+        Kind::Gauge,
+        "Unix time the process started, in seconds.",
+    ),
+];
+
+struct Prom {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
 }
 
-static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Default::default);
-
-fn with<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
-    // A poisoned lock only means a panic elsewhere mid-update; the counts are still usable.
-    let mut guard = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
-    f(&mut guard)
-}
-
-pub fn observe_request(method: &str, route: &str, status: u16, seconds: f64) {
-    with(|r| {
-        *r.requests
-            .entry((method.to_string(), route.to_string(), status))
-            .or_default() += 1;
-        let h = r.latency.entry(route.to_string()).or_default();
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if seconds <= *b {
-                h.counts[i] += 1;
-            }
+static PROM: LazyLock<Prom> = LazyLock::new(|| {
+    let builder = PrometheusBuilder::new();
+    let builder = builder
+        .set_buckets_for_metric(Matcher::Full(DURATION.into()), &BUCKETS)
+        .unwrap_or_else(|_| PrometheusBuilder::new());
+    let recorder = builder.build_recorder();
+    for (name, kind, help) in DESCRIPTIONS {
+        let key = KeyName::from_const_str(name);
+        let help = SharedString::const_str(help);
+        match kind {
+            Kind::Counter => recorder.describe_counter(key, None, help),
+            Kind::Gauge => recorder.describe_gauge(key, None, help),
+            Kind::Histogram => recorder.describe_histogram(key, None, help),
         }
-        h.sum += seconds;
-        h.count += 1;
-    });
+    }
+    let handle = recorder.handle();
+    Prom { recorder, handle }
+});
+
+const META: Metadata<'static> = Metadata::new("raxx_web", metrics::Level::INFO, None);
+
+fn counter(name: &'static str, labels: Vec<Label>) -> Counter {
+    PROM.recorder
+        .register_counter(&Key::from_parts(name, labels), &META)
 }
+
+fn gauge(name: &'static str, labels: Vec<Label>) -> Gauge {
+    PROM.recorder
+        .register_gauge(&Key::from_parts(name, labels), &META)
+}
+
+fn histogram(name: &'static str, labels: Vec<Label>) -> Histogram {
+    PROM.recorder
+        .register_histogram(&Key::from_parts(name, labels), &META)
+}
+
+/// The `method` label: a standard method, or `other` (a made-up method mints no series).
+pub fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
+
+fn status_label(status: u16) -> SharedString {
+    if (100..=599).contains(&status) {
+        SharedString::from(status.to_string())
+    } else {
+        SharedString::const_str("other")
+    }
+}
+
+/// One answered request. `route` is a manifest path or one of the fixed labels above.
+pub fn observe_request(method: &str, route: &'static str, status: u16, seconds: f64) {
+    counter(
+        REQUESTS,
+        vec![
+            Label::from_static_parts("method", method_label(method)),
+            Label::from_static_parts("route", route),
+            Label::new("status", status_label(status)),
+        ],
+    )
+    .increment(1);
+    histogram(DURATION, vec![Label::from_static_parts("route", route)]).record(seconds);
+}
+
+/// The gate's denial codes; anything else is counted as `other`.
+const DENIAL_CODES: &[&str] = &["unauthenticated", "csrf", "env_mismatch", "forbidden"];
 
 pub fn gate_denial(code: &str) {
-    with(|r| *r.denials.entry(code.to_string()).or_default() += 1);
+    let reason = DENIAL_CODES
+        .iter()
+        .find(|c| **c == code)
+        .copied()
+        .unwrap_or("other");
+    counter(DENIALS, vec![Label::from_static_parts("reason", reason)]).increment(1);
 }
 
-pub fn job_run(job: &str, outcome: &str) {
-    with(|r| {
-        *r.job_runs
-            .entry((job.to_string(), outcome.to_string()))
-            .or_default() += 1
-    });
+/// A finished job run; `outcome` is a `RunOutcome` name.
+pub fn job_run(job: &'static str, outcome: &'static str) {
+    counter(
+        JOB_RUNS,
+        vec![
+            Label::from_static_parts("job", job),
+            Label::from_static_parts("outcome", outcome),
+        ],
+    )
+    .increment(1);
+    let job_label = || vec![Label::from_static_parts("job", job)];
+    gauge(JOB_LAST_FAILED, job_label()).set(if outcome == "ok" { 0.0 } else { 1.0 });
+    if outcome == "ok" {
+        gauge(JOB_LAST_SUCCESS, job_label()).set(unix_now());
+    }
 }
 
-fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// Which OFREP cache answered: `flags` (flag state) or `keys` (verified API keys).
+#[derive(Debug, Clone, Copy)]
+pub enum Cache {
+    Flags,
+    Keys,
 }
 
-/// The exposition text; `env` labels every series.
-pub fn render(env: &str, database_up: bool) -> String {
-    let mut out = String::new();
-    let audit_writes = raxx_store::audit::audit_writes();
-    with(|r| {
-        let _ = writeln!(
-            out,
-            "# HELP raxx_http_requests_total HTTP requests by route and status."
-        );
-        let _ = writeln!(out, "# TYPE raxx_http_requests_total counter");
-        for ((method, route, status), n) in &r.requests {
-            let _ = writeln!(
-                out,
-                "raxx_http_requests_total{{env=\"{env}\",method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
-                esc(route)
-            );
+/// How: from memory with nothing changed (`hit`), after a database read (`miss`), or from
+/// memory because the database was unreachable (`stale`).
+#[derive(Debug, Clone, Copy)]
+pub enum Lookup {
+    Hit,
+    Miss,
+    Stale,
+}
+
+pub fn cache_lookup(cache: Cache, result: Lookup) {
+    let cache = match cache {
+        Cache::Flags => "flags",
+        Cache::Keys => "keys",
+    };
+    let result = match result {
+        Lookup::Hit => "hit",
+        Lookup::Miss => "miss",
+        Lookup::Stale => "stale",
+    };
+    counter(
+        CACHE,
+        vec![
+            Label::from_static_parts("cache", cache),
+            Label::from_static_parts("result", result),
+        ],
+    )
+    .increment(1);
+}
+
+/// A cross-origin OFREP request (`preflight` or `request`) from an origin no app allows.
+pub fn cors_refused(kind: &'static str) {
+    counter(CORS_REFUSED, vec![Label::from_static_parts("kind", kind)]).increment(1);
+}
+
+/// The hook for the audit chain's checkpoints: whoever writes (or verifies) a checkpoint
+/// calls this with its time and the chain length it covers. Until the first call the two
+/// gauges are absent, so the "audit checkpoint stale" alert stays silent on a console
+/// that has none yet (see docs/observability.md).
+pub fn audit_checkpoint(at_unix_seconds: f64, chain_length: u64) {
+    gauge(AUDIT_CHECKPOINT, vec![]).set(at_unix_seconds);
+    gauge(AUDIT_CHAIN, vec![]).set(chain_length as f64);
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Drain the histograms' pending samples into their buckets. The exporter keeps samples
+/// until a render or an upkeep; [`crate::server::serve`] runs this every few seconds so an
+/// unscraped console does not grow.
+pub fn upkeep() {
+    PROM.handle.run_upkeep();
+}
+
+/// How often [`upkeep`] runs while serving.
+pub const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// What is read at scrape time rather than counted as it happens.
+pub struct Scrape<'a> {
+    pub env: &'a str,
+    pub database_up: bool,
+    /// `(app, check, up)` for the configured checks' newest results.
+    pub checks: Vec<(String, String, bool)>,
+    /// `(job, last run ok?, finished_at unix ms)` of each job's newest run.
+    pub last_runs: Vec<(String, bool, Option<i64>)>,
+}
+
+/// The exposition text.
+pub fn render(scrape: &Scrape<'_>) -> String {
+    gauge(
+        BUILD_INFO,
+        vec![
+            Label::from_static_parts("version", env!("CARGO_PKG_VERSION")),
+            Label::new("env", scrape.env.to_string()),
+        ],
+    )
+    .set(1.0);
+    gauge(DATABASE_UP, vec![]).set(if scrape.database_up { 1.0 } else { 0.0 });
+    counter(AUDIT_WRITES, vec![]).absolute(raxx_store::audit::audit_writes());
+    for (app, check, up) in &scrape.checks {
+        gauge(
+            CHECK_UP,
+            vec![
+                Label::new("app", app.clone()),
+                Label::new("check", check.clone()),
+            ],
+        )
+        .set(if *up { 1.0 } else { 0.0 });
+    }
+    for (job, ok, finished) in &scrape.last_runs {
+        let labels = || vec![Label::new("job", job.clone())];
+        gauge(JOB_LAST_FAILED, labels()).set(if *ok { 0.0 } else { 1.0 });
+        if *ok && let Some(ms) = finished {
+            gauge(JOB_LAST_SUCCESS, labels()).set(*ms as f64 / 1000.0);
         }
-        let _ = writeln!(
-            out,
-            "# HELP raxx_http_request_duration_seconds Request latency by route."
-        );
-        let _ = writeln!(out, "# TYPE raxx_http_request_duration_seconds histogram");
-        for (route, h) in &r.latency {
-            let route = esc(route);
-            for (i, b) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "raxx_http_request_duration_seconds_bucket{{env=\"{env}\",route=\"{route}\",le=\"{b}\"}} {}",
-                    h.counts[i]
-                );
-            }
-            let _ = writeln!(
-                out,
-                "raxx_http_request_duration_seconds_bucket{{env=\"{env}\",route=\"{route}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "raxx_http_request_duration_seconds_sum{{env=\"{env}\",route=\"{route}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "raxx_http_request_duration_seconds_count{{env=\"{env}\",route=\"{route}\"}} {}",
-                h.count
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP raxx_gate_denials_total Requests the write gate refused, by reason."
-        );
-        let _ = writeln!(out, "# TYPE raxx_gate_denials_total counter");
-        for (code, n) in &r.denials {
-            let _ = writeln!(
-                out,
-                "raxx_gate_denials_total{{env=\"{env}\",reason=\"{}\"}} {n}",
-                esc(code)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP raxx_job_runs_total Scheduled job runs by outcome."
-        );
-        let _ = writeln!(out, "# TYPE raxx_job_runs_total counter");
-        for ((job, outcome), n) in &r.job_runs {
-            let _ = writeln!(
-                out,
-                "raxx_job_runs_total{{env=\"{env}\",job=\"{}\",outcome=\"{}\"}} {n}",
-                esc(job),
-                esc(outcome)
-            );
-        }
-    });
-    let _ = writeln!(
-        out,
-        "# HELP raxx_audit_writes_total Audit rows this process wrote."
-    );
-    let _ = writeln!(out, "# TYPE raxx_audit_writes_total counter");
-    let _ = writeln!(
-        out,
-        "raxx_audit_writes_total{{env=\"{env}\"}} {audit_writes}"
-    );
-    let _ = writeln!(
-        out,
-        "# HELP raxx_database_up Whether the console's database answers."
-    );
-    let _ = writeln!(out, "# TYPE raxx_database_up gauge");
-    let _ = writeln!(
-        out,
-        "raxx_database_up{{env=\"{env}\"}} {}",
-        u8::from(database_up)
-    );
+    }
+    let cpu = process_metrics();
+    let mut out = PROM.handle.render();
+    // The exporter's counters are whole numbers; CPU time is not, so it is written here.
+    if let Some(cpu) = cpu {
+        out.push_str(&format!(
+            "# HELP {CPU} User and system CPU time spent, in seconds.\n# TYPE {CPU} counter\n{CPU} {cpu}\n"
+        ));
+    }
     out
+}
+
+/// RSS, virtual size, CPU time, open and maximum fds, start time: from `/proc/self`
+/// (Linux). Elsewhere these series are absent. Returns the CPU seconds.
+fn process_metrics() -> Option<f64> {
+    let p = ProcessStats::read()?;
+    gauge(RSS, vec![]).set(p.rss_bytes as f64);
+    gauge(VSZ, vec![]).set(p.vsize_bytes as f64);
+    if let Some(n) = p.open_fds {
+        gauge(OPEN_FDS, vec![]).set(n as f64);
+    }
+    if let Some(n) = p.max_fds {
+        gauge(MAX_FDS, vec![]).set(n as f64);
+    }
+    if let Some(t) = p.start_time {
+        gauge(START_TIME, vec![]).set(t);
+    }
+    Some(p.cpu_seconds)
+}
+
+/// What `/proc/self` says about this process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessStats {
+    pub rss_bytes: u64,
+    pub vsize_bytes: u64,
+    pub cpu_seconds: f64,
+    pub open_fds: Option<u64>,
+    pub max_fds: Option<u64>,
+    pub start_time: Option<f64>,
+}
+
+impl ProcessStats {
+    pub fn read() -> Option<ProcessStats> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let ticks = clock_ticks();
+        let page = page_size();
+        let mut p = parse_stat(&stat, ticks, page)?;
+        p.open_fds = std::fs::read_dir("/proc/self/fd")
+            .ok()
+            .map(|d| d.count() as u64);
+        p.max_fds = std::fs::read_to_string("/proc/self/limits")
+            .ok()
+            .and_then(|l| parse_max_fds(&l));
+        let boot = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| parse_btime(&s));
+        p.start_time = match (boot, p.start_time) {
+            (Some(boot), Some(since_boot)) => Some(boot as f64 + since_boot),
+            _ => None,
+        };
+        Some(p)
+    }
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf only reads a configuration value.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as f64 } else { 100.0 }
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf only reads a configuration value.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 { p as u64 } else { 4096 }
+}
+
+/// `/proc/self/stat`: fields after the parenthesised command name (which may hold spaces).
+/// `start_time` here is seconds since boot; [`ProcessStats::read`] adds the boot time.
+fn parse_stat(stat: &str, ticks: f64, page: u64) -> Option<ProcessStats> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After ")": state is field 3, so field N is f[N - 3].
+    let num = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+    let utime = num(14)?;
+    let stime = num(15)?;
+    let starttime = num(22)?;
+    let vsize = num(23)?;
+    let rss_pages = num(24)?;
+    Some(ProcessStats {
+        rss_bytes: rss_pages * page,
+        vsize_bytes: vsize,
+        cpu_seconds: (utime + stime) as f64 / ticks,
+        open_fds: None,
+        max_fds: None,
+        start_time: Some(starttime as f64 / ticks),
+    })
+}
+
+fn parse_max_fds(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn parse_btime(stat: &str) -> Option<u64> {
+    stat.lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn scrape() -> String {
+        render(&Scrape {
+            env: "staging",
+            database_up: true,
+            checks: vec![("api".into(), "health".into(), false)],
+            last_runs: vec![("status-poll".into(), true, Some(1_700_000_000_000))],
+        })
+    }
+
     #[test]
     fn renders_counters_and_histograms() {
         observe_request("GET", "/metrics-test/{id}", 200, 0.003);
         observe_request("GET", "/metrics-test/{id}", 200, 2.0);
-        gate_denial("env_mismatch-test");
+        gate_denial("env_mismatch");
         job_run("status-poll-test", "ok");
-        let text = render("staging", true);
-        assert!(text.contains("raxx_http_requests_total{env=\"staging\",method=\"GET\",route=\"/metrics-test/{id}\",status=\"200\"} 2"), "{text}");
-        assert!(
-            text.contains("route=\"/metrics-test/{id}\",le=\"0.005\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("route=\"/metrics-test/{id}\",le=\"+Inf\"} 2"),
-            "{text}"
-        );
+        let text = scrape();
         assert!(
             text.contains(
-                "raxx_gate_denials_total{env=\"staging\",reason=\"env_mismatch-test\"} 1"
-            )
+                "raxx_http_requests_total{method=\"GET\",route=\"/metrics-test/{id}\",status=\"200\"} 2"
+            ),
+            "{text}"
         );
-        assert!(text.contains(
-            "raxx_job_runs_total{env=\"staging\",job=\"status-poll-test\",outcome=\"ok\"} 1"
-        ));
-        assert!(text.contains("raxx_database_up{env=\"staging\"} 1"));
+        assert!(
+            text.contains("raxx_http_request_duration_seconds_bucket{route=\"/metrics-test/{id}\",le=\"0.005\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("raxx_http_request_duration_seconds_bucket{route=\"/metrics-test/{id}\",le=\"+Inf\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("raxx_gate_denials_total{reason=\"env_mismatch\"}"));
+        assert!(text.contains("raxx_job_runs_total{job=\"status-poll-test\",outcome=\"ok\"} 1"));
+        assert!(
+            text.contains(
+                "raxx_job_last_success_timestamp_seconds{job=\"status-poll\"} 1700000000"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("raxx_database_up 1"), "{text}");
+        assert!(
+            text.contains("raxx_check_up{app=\"api\",check=\"health\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains("raxx_build_info{version=\""), "{text}");
+        assert!(text.contains("# HELP raxx_http_requests_total "), "{text}");
+    }
+
+    #[test]
+    fn labels_are_bounded() {
+        for m in ["BREW", "get", &"X".repeat(3000)] {
+            observe_request(m, "/bounded-test", 200, 0.001);
+        }
+        observe_request("GET", "/bounded-test", 1000, 0.001);
+        gate_denial("made-up-code");
+        let text = scrape();
+        assert!(
+            text.contains("raxx_http_requests_total{method=\"other\",route=\"/bounded-test\",status=\"200\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("route=\"/bounded-test\",status=\"other\"} 1"),
+            "{text}"
+        );
+        assert!(!text.contains("BREW") && !text.contains("XXXX"));
+        assert!(text.contains("raxx_gate_denials_total{reason=\"other\"}"));
+        assert_eq!(method_label("DELETE"), "DELETE");
+    }
+
+    #[test]
+    fn reads_proc_stat() {
+        let stat = "1234 (raxx console) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 5000 104857600 2560 18446744073709551615";
+        let p = parse_stat(stat, 100.0, 4096).expect("parses");
+        assert_eq!(p.cpu_seconds, 3.0);
+        assert_eq!(p.rss_bytes, 2560 * 4096);
+        assert_eq!(p.vsize_bytes, 104_857_600);
+        assert_eq!(p.start_time, Some(50.0));
+        assert_eq!(
+            parse_max_fds(
+                "Limit Soft Hard Units\nMax open files            1024                 524288               files\n"
+            ),
+            Some(1024)
+        );
+        assert_eq!(
+            parse_btime("cpu 1 2\nbtime 1700000000\n"),
+            Some(1_700_000_000)
+        );
+        assert!(ProcessStats::read().is_some_and(|p| p.rss_bytes > 0 && p.open_fds.is_some()));
     }
 }

@@ -31,55 +31,159 @@ pub fn build_router(state: AppState) -> Router {
         ));
         router = router.route(route.path, guarded);
     }
+    // Outermost last: security headers wrap everything (413, 408, 421, 404 and 405 too);
+    // every answer is counted under a bounded route label.
     router
-        .layer(middleware::from_fn(track))
-        .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), host_binding))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            security_headers,
-        ))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+        .layer(middleware::from_fn(route_label))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), host_binding))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::cors::layer,
+        ))
+        .layer(middleware::from_fn(track))
+        .layer(middleware::from_fn(error_envelope))
+        .layer(middleware::from_fn(crate::contract::observe))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .with_state(state)
+}
+
+/// The `route` metrics label of an answer, carried out to [`track`] in its extensions.
+#[derive(Clone, Copy, Debug)]
+struct RouteLabel(&'static str);
+
+/// Label routed answers with their manifest path (a 405 with the fixed label).
+async fn route_label(req: Request, next: Next) -> Response {
+    let path = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .and_then(|p| {
+            route_manifest()
+                .iter()
+                .find(|r| r.path == p.as_str())
+                .map(|r| r.path)
+        });
+    let mut resp = next.run(req).await;
+    let label = match path {
+        _ if resp.status() == StatusCode::METHOD_NOT_ALLOWED => crate::metrics::METHOD_NOT_ALLOWED,
+        Some(p) => {
+            resp.extensions_mut()
+                .insert(crate::contract::MatchedRoute(p));
+            p
+        }
+        None => crate::metrics::UNMATCHED,
+    };
+    resp.extensions_mut().insert(RouteLabel(label));
+    resp
 }
 
 async fn not_found(State(state): State<AppState>, req: Request) -> Response {
     let msg = format!("there is no page at {}", req.uri().path());
-    if req.uri().path().starts_with("/api/") || req.uri().path().starts_with("/ofrep/") {
-        return AppError::NotFound(msg).into_response();
-    }
-    crate::pages::error_page(
-        &state,
-        None,
-        crate::error::ErrorInfo {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found".into(),
-            message: msg,
-        },
-    )
+    let mut resp =
+        if req.uri().path().starts_with("/api/") || req.uri().path().starts_with("/ofrep/") {
+            AppError::NotFound(msg).into_response()
+        } else {
+            crate::pages::error_page(
+                &state,
+                None,
+                crate::error::ErrorInfo {
+                    status: StatusCode::NOT_FOUND,
+                    code: "not_found".into(),
+                    message: msg,
+                },
+            )
+        };
+    resp.extensions_mut()
+        .insert(RouteLabel(crate::metrics::UNMATCHED));
+    resp
 }
 
-/// Count and time every routed request under its manifest path.
+/// Count and time every request: routed ones under their manifest path, the rest under
+/// the fixed labels (unmatched, method_not_allowed, misdirected).
 async fn track(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
+    let method = req.method().clone();
     let started = std::time::Instant::now();
     let resp = next.run(req).await;
+    let route = match resp.extensions().get::<RouteLabel>() {
+        Some(l) => l.0,
+        None if resp.status() == StatusCode::MISDIRECTED_REQUEST => crate::metrics::MISDIRECTED,
+        None => crate::metrics::UNMATCHED,
+    };
     crate::metrics::observe_request(
-        &method,
-        &route,
+        method.as_str(),
+        route,
         resp.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );
     resp
+}
+
+/// Error answers that no handler wrote (405 from the router, 408 from the timeout, 413
+/// from the body limit, an extractor's plain-text rejection) get the JSON envelope
+/// `{"error","message"}` every other error has. Health and metrics answers stay as they are.
+async fn error_envelope(req: Request, next: Next) -> Response {
+    let plain_path = matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics");
+    let head = req.method() == axum::http::Method::HEAD;
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if plain_path || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let plain = match resp.headers().get(header::CONTENT_TYPE) {
+        None => true,
+        Some(v) => v.to_str().is_ok_and(|v| v.starts_with("text/plain")),
+    };
+    if !plain {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let (code, default) = match status.as_u16() {
+        400 => ("invalid", "the request is not valid"),
+        404 => ("not_found", "there is nothing here"),
+        405 => (
+            "method_not_allowed",
+            "this path does not answer this method",
+        ),
+        408 => ("timeout", "the request took too long"),
+        413 => ("too_large", "the request body is too large"),
+        415 => (
+            "unsupported_media_type",
+            "the request body's type is not accepted",
+        ),
+        429 => ("too_many_requests", "too many requests; try again later"),
+        503 => ("unavailable", "the console cannot answer right now"),
+        _ if status.is_server_error() => ("internal", "the console failed to answer"),
+        _ => ("invalid", "the request was refused"),
+    };
+    let message = if text.is_empty() {
+        default.to_string()
+    } else {
+        text
+    };
+    let json = serde_json::json!({"error": code, "message": message}).to_string();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let body = if head {
+        axum::body::Body::empty()
+    } else {
+        axum::body::Body::from(json)
+    };
+    Response::from_parts(parts, body)
 }
 
 /// A request for any host but public_url's gets 421 (health and metrics excepted).
@@ -117,6 +221,10 @@ async fn host_binding(State(state): State<AppState>, req: Request, next: Next) -
     next.run(req).await
 }
 
+/// Every powerful browser feature off; WebAuthn (`publickey-credentials-get/create`) on
+/// for this origin only, since sign-in uses passkeys.
+pub const PERMISSIONS_POLICY: &str = "accelerometer=(), autoplay=(), camera=(), display-capture=(), encrypted-media=(), fullscreen=(), geolocation=(), gyroscope=(), hid=(), magnetometer=(), microphone=(), midi=(), payment=(), picture-in-picture=(), publickey-credentials-create=(self), publickey-credentials-get=(self), screen-wake-lock=(), serial=(), usb=(), xr-spatial-tracking=()";
+
 async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
@@ -135,6 +243,16 @@ async fn security_headers(State(state): State<AppState>, req: Request, next: Nex
         HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // On every answer (so on every HTML page): no powerful features, and no window
+    // opened by or opening this console keeps a handle on it.
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static(PERMISSIONS_POLICY),
+    );
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
     if state.cfg.https {
         h.insert(
             header::STRICT_TRANSPORT_SECURITY,
@@ -145,6 +263,14 @@ async fn security_headers(State(state): State<AppState>, req: Request, next: Nex
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     resp
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// A client must send its request headers within this time (slow-header clients are cut off).
@@ -167,6 +293,15 @@ pub async fn serve(
 
     // Keeps the key and flag caches' change signal live while serving (stops on return).
     let _changes = state.store.watch_changes();
+    // Histogram samples wait in the exporter until drained; drain them while serving.
+    let upkeep = tokio::spawn(async {
+        let mut every = tokio::time::interval(crate::metrics::UPKEEP_EVERY);
+        loop {
+            every.tick().await;
+            crate::metrics::upkeep();
+        }
+    });
+    let _upkeep = AbortOnDrop(upkeep);
     let app = build_router(state);
     let mut builder = Builder::new(TokioExecutor::new());
     builder

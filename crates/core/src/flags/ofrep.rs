@@ -13,6 +13,10 @@
 //!   `INVALID_CONTEXT`, `TARGETING_KEY_MISSING`; `500` for `TYPE_MISMATCH` and `GENERAL`,
 //!   which only corrupt stored state can cause. Bulk evaluation: `200` with per-flag failures
 //!   in `flags`, or `400` with [`BulkEvaluationFailure`] when the request itself is bad.
+//! - Bulk evaluation sends a per-flag `TYPE_MISMATCH` as `GENERAL` (OFREP's
+//!   `evaluationFailure` enum has no `TYPE_MISMATCH`); single evaluation answers it with 500,
+//!   whose body OFREP leaves open (`generalErrorResponse`).
+//! - A `float` flag's value is always a JSON float (`1.0`, never `1`): [`served_value`].
 //! - Bulk ETag = hash of (flag-state ETag, canonical request context): the same flags with
 //!   another context evaluate differently, so a provider that changed context must not get
 //!   a `304` for its old answers.
@@ -25,7 +29,7 @@ use sha2::{Digest, Sha256};
 
 use super::diff::{canonical_json, canonical_object, to_value};
 use super::eval::{ErrorCode, Evaluation, EvaluationContext, EvaluationError, evaluate};
-use super::model::AppFlags;
+use super::model::{AppFlags, FlagType};
 
 /// Body of both evaluation endpoints: `{"context": {...}}`; `targetingKey` is in the context.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -84,11 +88,15 @@ pub enum FlagResult<'a> {
 }
 
 impl<'a> FlagResult<'a> {
-    fn from_evaluation(key: &'a str, outcome: Result<Evaluation<'a>, EvaluationError>) -> Self {
+    fn from_evaluation(
+        key: &'a str,
+        flag_type: FlagType,
+        outcome: Result<Evaluation<'a>, EvaluationError>,
+    ) -> Self {
         match outcome {
             Ok(e) => FlagResult::Success(EvaluationSuccess {
                 key: Cow::Borrowed(key),
-                value: Some(Cow::Borrowed(e.value)),
+                value: Some(served_value(flag_type, e.value)),
                 reason: Cow::Borrowed(e.reason.as_str()),
                 variant: Some(Cow::Borrowed(e.variant)),
                 metadata: None,
@@ -103,6 +111,13 @@ impl<'a> FlagResult<'a> {
             error_code: error.code,
             error_details: Some(error.details),
         })
+    }
+
+    /// Set the `metadata` of a success (OpenFeature's `flagMetadata`); failures carry none.
+    pub fn set_metadata(&mut self, metadata: Map<String, Value>) {
+        if let FlagResult::Success(s) = self {
+            s.metadata = Some(metadata);
+        }
     }
 
     pub fn key(&self) -> &str {
@@ -158,6 +173,19 @@ impl From<EvaluationError> for BulkEvaluationFailure {
     }
 }
 
+/// The value as served: a `float` flag's whole-number variant (`1` in the file) goes out as
+/// a JSON float (`1.0`), so a strictly typed SDK reading a float never sees an integer.
+pub fn served_value(flag_type: FlagType, value: &Value) -> Cow<'_, Value> {
+    if flag_type == FlagType::Float
+        && let Value::Number(n) = value
+        && !n.is_f64()
+        && let Some(f) = n.as_f64().and_then(serde_json::Number::from_f64)
+    {
+        return Cow::Owned(Value::Number(f));
+    }
+    Cow::Borrowed(value)
+}
+
 /// `POST /ofrep/v1/evaluate/flags/{key}`.
 pub fn evaluate_flag<'a>(
     app_flags: &'a AppFlags,
@@ -165,7 +193,7 @@ pub fn evaluate_flag<'a>(
     ctx: &EvaluationContext,
 ) -> FlagResult<'a> {
     match app_flags.flags.get_key_value(key) {
-        Some((key, flag)) => FlagResult::from_evaluation(key, evaluate(flag, ctx)),
+        Some((key, flag)) => FlagResult::from_evaluation(key, flag.flag_type, evaluate(flag, ctx)),
         None => FlagResult::failure(
             key,
             EvaluationError::new(
@@ -184,7 +212,17 @@ pub fn evaluate_all<'a>(
     let flags = app_flags
         .flags
         .iter()
-        .map(|(key, flag)| FlagResult::from_evaluation(key, evaluate(flag, ctx)))
+        .map(|(key, flag)| {
+            let mut result = FlagResult::from_evaluation(key, flag.flag_type, evaluate(flag, ctx));
+            // OFREP's `evaluationFailure` has no TYPE_MISMATCH (the server cannot know the
+            // type the caller wants); the stored-state fault it stands for is GENERAL here.
+            if let FlagResult::Failure(f) = &mut result
+                && f.error_code == ErrorCode::TypeMismatch
+            {
+                f.error_code = ErrorCode::General;
+            }
+            result
+        })
         .collect();
     BulkEvaluationSuccess { flags }
 }

@@ -17,6 +17,8 @@ use raxx_core::flags::{AppFlags, etag_for};
 use raxx_store::flags::FlagState;
 use raxx_store::{Store, StoreError};
 
+use crate::metrics::{Cache, Lookup};
+
 /// One app's state as OFREP serves it.
 #[derive(Debug)]
 pub struct CachedFlags {
@@ -51,6 +53,7 @@ impl FlagCache {
         if signal.is_live()
             && let Some(hit) = self.fresh(app, generation)
         {
+            crate::metrics::cache_lookup(Cache::Flags, Lookup::Hit);
             return Ok(hit);
         }
         let revision = match store.flag_revision(app).await {
@@ -63,12 +66,14 @@ impl FlagCache {
                         revision = hit.revision,
                         "database unreachable: serving cached flags"
                     );
+                    crate::metrics::cache_lookup(Cache::Flags, Lookup::Stale);
                     return Ok(hit);
                 }
                 None => return Err(e),
             },
             Err(e) => return Err(e),
         };
+        crate::metrics::cache_lookup(Cache::Flags, Lookup::Miss);
         if let Some(hit) = self.cached(app).filter(|c| c.revision == revision) {
             self.store(app, &hit, generation);
             return Ok(hit);

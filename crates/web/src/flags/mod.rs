@@ -43,6 +43,11 @@ pub fn routes() -> Vec<Route> {
         // OFREP, for apps with a client key.
         route!(POST "/ofrep/v1/evaluate/flags/{key}", Read, Key(KeyKind::Client), "flag.evaluate", ofrep::evaluate_flag),
         route!(POST "/ofrep/v1/evaluate/flags", Read, Key(KeyKind::Client), "flag.evaluate", ofrep::evaluate_flags),
+        route!(GET "/ofrep/v1/configuration", Read, Key(KeyKind::Client), "flag.configuration", ofrep::configuration),
+        // CORS preflights for browser apps (no key: a preflight never carries one; `cors.rs`).
+        route!(OPTIONS "/ofrep/v1/evaluate/flags/{key}", Read, Public, "flag.preflight", crate::cors::preflight),
+        route!(OPTIONS "/ofrep/v1/evaluate/flags", Read, Public, "flag.preflight", crate::cors::preflight),
+        route!(OPTIONS "/ofrep/v1/configuration", Read, Public, "flag.preflight", crate::cors::preflight),
         // Flag state as config: staging applies a file; prod reads staging's state.
         route!(GET "/api/v1/apps/{app}/flags", Read, RoleOrKey(FLAG, KeyKind::Read), "flag.read", apply::get_flags),
         route!(PUT "/api/v1/apps/{app}/flags", Write, Key(KeyKind::Deploy), Some(Env::Staging), "flag.apply", apply::put_flags),

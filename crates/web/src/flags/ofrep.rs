@@ -19,7 +19,7 @@ use raxx_core::flags::ofrep::{
 };
 use raxx_core::flags::{ErrorCode, EvaluationContext, bulk_etag, if_none_match};
 use raxx_core::gate::{Denial, Principal};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use super::CachedFlags;
 use crate::error::AppError;
@@ -36,7 +36,12 @@ pub async fn evaluate_flag(
     Path(key): Path<String>,
     body: Body,
 ) -> Response {
-    let context = match request(&ctx, body).await {
+    let resp = evaluate_flag_inner(&state, &ctx, key, body).await;
+    tag(resp, &ctx)
+}
+
+async fn evaluate_flag_inner(state: &AppState, ctx: &Ctx, key: String, body: Body) -> Response {
+    let context = match request(ctx, body).await {
         Ok(c) => c,
         Err(Refusal::Response(r)) => return r,
         Err(Refusal::Context(code, details)) => {
@@ -48,11 +53,12 @@ pub async fn evaluate_flag(
             return (status(code.http_status()), Json(failure)).into_response();
         }
     };
-    let flags = match load(&state, &ctx).await {
+    let flags = match load(state, ctx).await {
         Ok(f) => f,
         Err(r) => return r,
     };
-    let result = evaluate_one(&flags.flags, &key, &context);
+    let mut result = evaluate_one(&flags.flags, &key, &context);
+    result.set_metadata(metadata(&flags, &key));
     (status(result.http_status()), Json(&result)).into_response()
 }
 
@@ -63,7 +69,17 @@ pub async fn evaluate_flags(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let context = match request(&ctx, body).await {
+    let resp = evaluate_flags_inner(&state, &ctx, &headers, body).await;
+    tag(resp, &ctx)
+}
+
+async fn evaluate_flags_inner(
+    state: &AppState,
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    let context = match request(ctx, body).await {
         Ok(c) => c,
         Err(Refusal::Response(r)) => return r,
         Err(Refusal::Context(code, details)) => {
@@ -74,7 +90,7 @@ pub async fn evaluate_flags(
             return (StatusCode::BAD_REQUEST, Json(failure)).into_response();
         }
     };
-    let flags = match load(&state, &ctx).await {
+    let flags = match load(state, ctx).await {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -95,13 +111,80 @@ pub async fn evaluate_flags(
         )
             .into_response();
     }
-    let answer = evaluate_all(&flags.flags, &context);
+    let mut answer = evaluate_all(&flags.flags, &context);
+    for result in &mut answer.flags {
+        let key = result.key().to_string();
+        result.set_metadata(metadata(&flags, &key));
+    }
     (
         StatusCode::OK,
         [(header::ETAG, etag_value), cache],
         Json(&answer),
     )
         .into_response()
+}
+
+/// `flagMetadata` of an evaluated flag: its version (moves with every applied change of
+/// the flag) and the app. The bulk ETag covers both (versions move with the flag state).
+fn metadata(flags: &CachedFlags, key: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("app".into(), Value::from(flags.flags.app.clone()));
+    if let Some(stored) = flags.state.flags.get(key) {
+        m.insert("version".into(), Value::from(stored.version));
+    }
+    m
+}
+
+/// Tag an answer with the key's app, for the CORS layer (`crate::cors`).
+fn tag(mut resp: Response, ctx: &Ctx) -> Response {
+    if let Principal::Key { app, .. } = &ctx.principal {
+        resp.extensions_mut()
+            .insert(crate::cors::OfrepApp(app.clone()));
+    }
+    resp
+}
+
+/// The smallest poll interval the console suggests to OFREP providers (milliseconds). A
+/// bulk poll whose flags did not change is a `304` from memory, so this can be short.
+pub const MIN_POLL_INTERVAL_MS: u64 = 1000;
+
+/// `GET /ofrep/v1/configuration`: what OFREP's provider configuration endpoint describes
+/// (polling supported, its minimum interval, every flag type), with an `ETag`.
+pub async fn configuration(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+) -> Response {
+    let resp = configuration_inner(&state, &ctx, &headers).await;
+    tag(resp, &ctx)
+}
+
+async fn configuration_inner(state: &AppState, ctx: &Ctx, headers: &HeaderMap) -> Response {
+    if let Err(r) = load(state, ctx).await {
+        return r;
+    }
+    let body = json!({
+        "name": "raxx-console",
+        "capabilities": {
+            "cacheInvalidation": {
+                "polling": {"enabled": true, "minPollingIntervalMs": MIN_POLL_INTERVAL_MS},
+            },
+            "flagEvaluation": {
+                "supportedTypes": ["boolean", "string", "int", "float", "object"],
+            },
+        },
+    });
+    let text = body.to_string();
+    let etag = format!("\"{}\"", &raxx_core::secret::hash_token(&text)[..16]);
+    let etag_value = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\""));
+    let matched = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| if_none_match(v, &etag));
+    if matched {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response();
+    }
+    (StatusCode::OK, [(header::ETAG, etag_value)], Json(body)).into_response()
 }
 
 enum Refusal {

@@ -189,3 +189,35 @@ fn if_none_match_uses_weak_comparison_over_a_list() {
         assert_eq!(if_none_match(header, etag), expected, "{header}");
     }
 }
+
+#[test]
+fn float_flags_are_served_as_floats() {
+    let text = r#"app = "a"
+
+[flags.rate]
+type = "float"
+variants = { whole = 1, half = 0.5 }
+default = "whole"
+
+[flags.count]
+type = "integer"
+variants = { one = 1 }
+default = "one"
+"#;
+    let app = crate::flags::parse_flags_file(text, crate::flags::FileFormat::Toml).expect("parses");
+    let single = body(&evaluate_flag(&app, "rate", &ctx(json!({}))));
+    assert_eq!(serde_json::to_string(&single["value"]).expect("ser"), "1.0");
+    assert!(single["value"].is_f64());
+    let count = body(&evaluate_flag(&app, "count", &ctx(json!({}))));
+    assert_eq!(serde_json::to_string(&count["value"]).expect("ser"), "1");
+    let all = serde_json::to_string(&evaluate_all(&app, &ctx(json!({})))).expect("ser");
+    assert!(all.contains(r#""key":"rate","value":1.0"#), "{all}");
+    assert_eq!(
+        served_value(FlagType::Float, &json!(0.5)).as_ref(),
+        &json!(0.5)
+    );
+    assert_eq!(
+        served_value(FlagType::Integer, &json!(2)).as_ref(),
+        &json!(2)
+    );
+}
