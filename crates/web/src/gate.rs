@@ -275,7 +275,17 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
             let denial = Denial::Csrf {
                 message: "cross-site request refused".into(),
             };
-            return deny(&state, route, &parts, &request_id, ip, None, None, denial).await;
+            return deny(
+                &state,
+                route,
+                &request_id,
+                ip,
+                &principal,
+                None,
+                None,
+                denial,
+            )
+            .await;
         }
     }
 
@@ -304,9 +314,9 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
         return deny(
             &state,
             route,
-            &parts,
             &request_id,
             ip,
+            &principal,
             admin,
             session,
             denial,
@@ -379,29 +389,65 @@ pub fn api_key(headers: &HeaderMap) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// The one context layout of every denial row (route and object denials alike): the
+/// denial's `code` and the route's manifest template (`GET /auth/link/{token}`). Never the
+/// request's raw path: a path can carry a secret (a login link, an invite token).
+pub fn denial_event(actor: String, route: &Route, denial: &Denial) -> AuditEvent {
+    AuditEvent::new(actor, route.action, Outcome::Denied)
+        .reason(denial.message())
+        .with("code", denial.code())
+        .with("route", route_template(route))
+}
+
+/// `GET /auth/link/{token}`: what audit rows and logs name a route by.
+pub fn route_template(route: &Route) -> String {
+    format!("{} {}", route.method, route.path)
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn deny(
     state: &AppState,
     route: &'static Route,
-    parts: &Parts,
     request_id: &str,
     ip: Option<String>,
+    principal: &Principal,
     admin: Option<Admin>,
     session: Option<Session>,
     denial: Denial,
 ) -> Response {
-    let actor = admin
-        .as_ref()
-        .map_or_else(|| "anonymous".to_string(), |a| a.id.to_string());
-    let mut event = AuditEvent::new(actor, route.action, Outcome::Denied)
-        .reason(denial.message())
-        .with("code", denial.code())
-        .with("route", format!("{} {}", route.method, route.path))
-        .with("path", parts.uri.path());
-    event.session_id = session.as_ref().map(|s| s.id.clone());
-    event.request_id = Some(request_id.to_string());
-    event.ip = ip.clone();
-    if let Err(e) = state.store.audit(event).await {
+    let key_actor = match principal {
+        Principal::Key { app, kind, .. } => Some(format!("key:{app}:{}", kind.as_str())),
+        _ => None,
+    };
+    let recorded = match (admin.as_ref(), key_actor) {
+        // Signed-in principals (an operator, a valid app key): one chained row each.
+        (Some(a), _) => Some(a.id.to_string()),
+        (None, Some(key)) => Some(key),
+        // Nobody: counted per (interval, source, route, code), outside the chain.
+        (None, None) => None,
+    };
+    let written = match recorded {
+        Some(actor) => {
+            let mut event = denial_event(actor, route, &denial);
+            event.session_id = session.as_ref().map(|s| s.id.clone());
+            event.request_id = Some(request_id.to_string());
+            event.ip = ip.clone();
+            state.store.audit(event).await
+        }
+        None => {
+            let template = route_template(route);
+            state
+                .store
+                .count_anon_denial(&raxx_store::anon_denials::AnonDenial {
+                    source: ip.as_deref(),
+                    route: &template,
+                    action: route.action,
+                    code: denial.code(),
+                })
+                .await
+        }
+    };
+    if let Err(e) = written {
         // Fail closed: a denial we cannot record still denies, and says so.
         tracing::error!(error = %e, "could not audit a denial");
     }
