@@ -103,7 +103,17 @@ fn check(i: &GateInput<'_>, t: &Target<'_>, verdict: &Result<(), Denial>, n: &mu
         own_object: t.owner == Owner::Principal,
         ..i.clone()
     });
-    assert_eq!(&same, verdict, "{}", ctx());
+    let other_env_object = t.env.is_some_and(|e| e != env) && i.access != Access::Public;
+    if same.is_ok() && other_env_object {
+        assert_eq!(
+            verdict.as_ref().unwrap_err().code(),
+            "env_mismatch",
+            "{}",
+            ctx()
+        );
+    } else {
+        assert_eq!(&same, verdict, "{}", ctx());
+    }
     if i.access == Access::Public {
         assert!(
             allowed,
@@ -117,6 +127,8 @@ fn check(i: &GateInput<'_>, t: &Target<'_>, verdict: &Result<(), Denial>, n: &mu
         assert!(matches!(d.status(), 401 | 403), "{}", ctx());
         return;
     }
+    // No object of the other env, whatever the class.
+    assert!(t.env.is_none_or(|e| e == env), "{}", ctx());
     // Nobody gets past a non-public route.
     assert!(!matches!(i.principal, Principal::Anonymous), "{}", ctx());
     match i.principal {

@@ -43,11 +43,25 @@ impl<'a> Target<'a> {
 /// The object-level decision: the route's facts (`ctx`, as the gate gathered them) with
 /// the target's env, app and owner. Pure; every handler and job that checks an object asks
 /// this, so the route half and the object half cannot disagree.
+///
+/// Beyond the route half: an object of another env is refused on reads too (a console
+/// never acts on, nor looks up, the other env's objects; SPEC §9).
 pub fn authorize(ctx: &GateInput<'_>, target: &Target<'_>) -> Result<(), Denial> {
     decide(&GateInput {
         target_env: target.env,
         target_app: target.app,
         own_object: target.owner == Owner::Principal,
         ..ctx.clone()
-    })
+    })?;
+    match target.env {
+        Some(e) if e != ctx.active_env && ctx.access != super::Access::Public => {
+            Err(Denial::EnvMismatch {
+                message: format!(
+                    "the target belongs to {e}; this console acts on {} only",
+                    ctx.active_env
+                ),
+            })
+        }
+        _ => Ok(()),
+    }
 }
