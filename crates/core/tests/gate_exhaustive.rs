@@ -189,17 +189,16 @@ fn check(i: &GateInput<'_>, t: &Target<'_>, verdict: &Result<(), Denial>, n: &mu
             ctx()
         );
         assert!(i.only_env.is_none_or(|e| e == env), "{}", ctx());
-        if env == Env::Prod {
-            if let Some(r) = resource_of(i.access)
-                && let Principal::Operator { roles, .. } = i.principal
-                && !(t.owner == Owner::Principal && matches!(i.access, Access::OwnOrRole(_)))
-            {
-                assert!(
-                    roles.has(r, Level::Admin),
-                    "a prod write below admin: {}",
-                    ctx()
-                );
-            }
+        if env == Env::Prod
+            && let Some(r) = resource_of(i.access)
+            && let Principal::Operator { roles, .. } = i.principal
+            && !(t.owner == Owner::Principal && matches!(i.access, Access::OwnOrRole(_)))
+        {
+            assert!(
+                roles.has(r, Level::Admin),
+                "a prod write below admin: {}",
+                ctx()
+            );
         }
         // Nothing on a staging console lands in prod.
         if env == Env::Staging {
