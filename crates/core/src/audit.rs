@@ -205,6 +205,71 @@ impl ChainVerifier {
     }
 }
 
+/// Longest text kept of a client-supplied value in a stored audit row (characters).
+pub const MAX_REASON: usize = 1_000;
+pub const MAX_CONTEXT_STRING: usize = 2_048;
+pub const MAX_FIELD: usize = 256;
+/// What a capped string ends with.
+pub const TRUNCATED: &str = "…[truncated]";
+
+/// `s`, cut to at most `max` characters (marked when cut).
+pub fn cap_str(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let marker = TRUNCATED.chars().count();
+    if max <= marker {
+        return s.chars().take(max).collect();
+    }
+    let keep = max - marker;
+    let mut out: String = s.chars().take(keep).collect();
+    out.push_str(TRUNCATED);
+    out
+}
+
+fn cap_opt(v: &mut Option<String>, max: usize) {
+    if let Some(s) = v
+        && s.chars().count() > max
+    {
+        *s = cap_str(s, max);
+    }
+}
+
+fn cap_value(v: &mut Value) {
+    match v {
+        Value::String(s) if s.chars().count() > MAX_CONTEXT_STRING => {
+            *s = cap_str(s, MAX_CONTEXT_STRING);
+        }
+        Value::Array(items) => items.iter_mut().for_each(cap_value),
+        Value::Object(map) => map.values_mut().for_each(cap_value),
+        _ => {}
+    }
+}
+
+/// Cap every string of an event, so that nothing a client sends (an email typed into a
+/// form, a user agent, a search) can make one stored row large (issue 19 item 9). Applied
+/// by the audit writer to every row before it is hashed.
+pub fn cap(e: &mut AuditEvent) {
+    if e.actor.chars().count() > MAX_FIELD {
+        e.actor = cap_str(&e.actor, MAX_FIELD);
+    }
+    if e.action.chars().count() > MAX_FIELD {
+        e.action = cap_str(&e.action, MAX_FIELD);
+    }
+    for f in [
+        &mut e.session_id,
+        &mut e.target_type,
+        &mut e.target_id,
+        &mut e.target_app,
+        &mut e.request_id,
+        &mut e.ip,
+    ] {
+        cap_opt(f, MAX_FIELD);
+    }
+    cap_opt(&mut e.reason, MAX_REASON);
+    cap_value(&mut e.context);
+}
+
 /// Keys whose values never enter the audit log, wherever they appear in a context.
 pub fn redact(value: &mut Value) {
     // Exact key names only: `key` (a flag key) and `code` (an error code) are not secrets.
@@ -318,6 +383,51 @@ mod tests {
         assert_eq!(
             chain_hash(GENESIS_HASH, 1, 1, &a),
             chain_hash(GENESIS_HASH, 1, 1, &b)
+        );
+    }
+
+    #[test]
+    fn cap_bounds_every_string_of_an_event() {
+        let huge = "x".repeat(60_000);
+        let mut e = AuditEvent::new(huge.clone(), huge.clone(), Outcome::Denied)
+            .target(&huge, huge.clone())
+            .app(huge.clone())
+            .reason(huge.clone())
+            .with("email", huge.clone())
+            .with("nested", serde_json::json!([{"ua": huge.clone()}]));
+        e.ip = Some(huge.clone());
+        e.session_id = Some(huge.clone());
+        e.request_id = Some(huge.clone());
+        cap(&mut e);
+        let row = canonical(1, 1, &e);
+        assert!(
+            row.len() < 12 * 1024,
+            "one row stays small: {} bytes",
+            row.len()
+        );
+        assert_eq!(
+            e.reason.as_deref().map(|r| r.chars().count()),
+            Some(MAX_REASON)
+        );
+        assert!(
+            e.target_id
+                .as_deref()
+                .is_some_and(|t| t.ends_with(TRUNCATED))
+        );
+        assert_eq!(
+            e.context["nested"][0]["ua"]
+                .as_str()
+                .map(|s| s.chars().count()),
+            Some(MAX_CONTEXT_STRING)
+        );
+        let mut short = AuditEvent::new("1", "token.rotate", Outcome::Allowed).reason("ok");
+        let before = short.clone();
+        cap(&mut short);
+        assert_eq!(short, before, "short values are kept as they are");
+        assert_eq!(
+            cap_str("ééé", 2).chars().count(),
+            2,
+            "counts characters, not bytes"
         );
     }
 

@@ -398,6 +398,32 @@ impl Config {
                 }
             }
         }
+        // Every external object this console writes to belongs to an app of its env.
+        for app in &self.apps {
+            if let Some(heroku) = &app.heroku_app {
+                self.heroku_write_target(env, heroku)
+                    .map_err(|why| ConfigError(format!("app `{}`: heroku_app {why}", app.name)))?;
+            }
+            for token in app.tokens.iter().filter(|t| t.provider == "heroku") {
+                for target in &token.config_vars {
+                    self.heroku_write_target(env, &target.app).map_err(|why| {
+                        ConfigError(format!(
+                            "token `{}` of app `{}`: config_vars app {why}",
+                            token.name, app.name
+                        ))
+                    })?;
+                }
+            }
+        }
+        for (name, job) in &self.jobs {
+            if let Some(hook) = &job.webhook_url
+                && let Some(other) = self.env_of_url(hook).filter(|e| *e != env)
+            {
+                return err(format!(
+                    "[jobs.{name}] webhook_url points at a {other} console, but this is the {env} console; a console never writes to the other env"
+                ));
+            }
+        }
         if env == Env::Staging
             && (self.staging_source_url.is_some() || self.staging_source_key.is_some())
         {
@@ -433,6 +459,75 @@ impl Config {
             return err("admin_enrol_code must be at least 8 characters");
         }
         Ok(())
+    }
+}
+
+/// Name segments that mark an object as belonging to an env (`raxx-api-prod`).
+fn env_markers(env: Env) -> &'static [&'static str] {
+    match env {
+        Env::Staging => &["staging", "stage", "stg"],
+        Env::Prod => &["prod", "production", "prd", "live"],
+    }
+}
+
+/// Whether `name` carries `env`'s marker as a `-`, `_` or `.` separated segment.
+pub fn names_env(name: &str, env: Env) -> bool {
+    name.to_ascii_lowercase()
+        .split(['-', '_', '.'])
+        .any(|seg| env_markers(env).contains(&seg))
+}
+
+impl AppConfig {
+    /// The Heroku app this console app runs as: `heroku_app`, else its own name.
+    pub fn heroku_app_name(&self) -> &str {
+        self.heroku_app.as_deref().unwrap_or(&self.name)
+    }
+}
+
+impl Config {
+    /// May a console of `env` write to the Heroku app `heroku` (its config vars)? Only when
+    /// it is the Heroku app of one of this console's apps (all of which are of `env`), is
+    /// not named for the other env, and is not an app of the other env this config names
+    /// (a prod app's `promote_from`). Checked at start-up and again at every call
+    /// (issue 19 item 11: "nothing on a staging console is allowed to land in prod").
+    /// The error completes "heroku_app …" / "config_vars app …".
+    pub fn heroku_write_target(&self, env: Env, heroku: &str) -> Result<(), String> {
+        let other = env.other();
+        if names_env(heroku, other) {
+            return Err(format!(
+                "`{heroku}` is named for {other}, but this is the {env} console: a console writes only to its own env's apps"
+            ));
+        }
+        if self
+            .apps
+            .iter()
+            .any(|a| a.promote_from.as_deref() == Some(heroku))
+        {
+            return Err(format!(
+                "`{heroku}` is a {other} app (a promote_from of this config), but this is the {env} console"
+            ));
+        }
+        let ours = self
+            .apps
+            .iter()
+            .any(|a| a.env == env && (a.heroku_app_name() == heroku || a.name == heroku));
+        if !ours {
+            return Err(format!(
+                "`{heroku}` is not the Heroku app of any app of this {env} console: list it as an [[apps]] entry's heroku_app (or name) first"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The env a URL's host is mapped to (this config's [environments] or the built-in
+    /// local names), if any.
+    pub fn env_of_url(&self, raw: &str) -> Option<Env> {
+        let url = Url::parse(raw).ok()?;
+        let host = url.host_str()?.to_ascii_lowercase();
+        self.environments
+            .get(&host)
+            .copied()
+            .or_else(|| default_env_for_host(&host))
     }
 }
 
@@ -622,6 +717,27 @@ mod tests {
                 "trusted_proxies: `router` is not an IP address",
             ),
             ("client_ip_header = \"X-Real-IP\"", "config line 1"),
+            // Issue 19 item 11: a staging console that would write to prod's Heroku app.
+            (
+                "public_url = \"http://staging.localhost\"\n[[apps]]\nname = \"raxx-api-staging\"\nenv = \"staging\"\n[[apps.tokens]]\nname = \"bot\"\nprovider = \"heroku\"\nconfig_vars = [{ app = \"raxx-api-prod\", var = \"K\" }]\n",
+                "config_vars app `raxx-api-prod` is named for prod",
+            ),
+            (
+                "public_url = \"http://staging.localhost\"\n[[apps]]\nname = \"raxx-api-staging\"\nenv = \"staging\"\nheroku_app = \"raxx-api-production\"\n",
+                "heroku_app `raxx-api-production` is named for prod",
+            ),
+            (
+                "public_url = \"http://staging.localhost\"\n[[apps]]\nname = \"raxx-api-staging\"\nenv = \"staging\"\n[[apps.tokens]]\nname = \"bot\"\nprovider = \"heroku\"\nconfig_vars = [{ app = \"billing-api\", var = \"K\" }]\n",
+                "not the Heroku app of any app of this staging console",
+            ),
+            (
+                "public_url = \"http://prod.localhost\"\n[[apps]]\nname = \"raxx-api\"\nenv = \"prod\"\npromote_from = \"raxx-api-qa\"\n[[apps.tokens]]\nname = \"bot\"\nprovider = \"heroku\"\nconfig_vars = [{ app = \"raxx-api-qa\", var = \"K\" }]\n",
+                "is a staging app (a promote_from",
+            ),
+            (
+                "public_url = \"http://staging.localhost\"\n[jobs.audit-digest]\nschedule = \"0 0 6 * * *\"\nwebhook_url = \"http://prod.localhost:8080/hook\"\n",
+                "webhook_url points at a prod console",
+            ),
         ];
         for (text, want) in cases {
             let got = resolve(text).expect_err(text).0;

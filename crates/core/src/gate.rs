@@ -195,6 +195,11 @@ pub fn write_level(env: Env) -> Level {
 pub fn required_role(class: Class, access: Access, env: Env) -> Option<Role> {
     let resource = match access {
         Access::Role(r) | Access::OwnOrRole(r) | Access::RoleOrKey(r, _) => r,
+        // A write never needs less than the env's write level (a manifest slip such as a
+        // write declared `RoleAt(_, Reader)` cannot open it to readers).
+        Access::RoleAt(r, level) if class.is_write() => {
+            return Some(Role::new(r, level.max(write_level(env))));
+        }
         Access::RoleAt(r, level) => return Some(Role::new(r, level)),
         Access::Public | Access::SignedIn | Access::Key(_) => return None,
     };
@@ -208,7 +213,8 @@ pub fn required_role(class: Class, access: Access, env: Env) -> Option<Role> {
 /// Whether a route can be allowed at all on a console of `env`.
 pub fn route_exists_in(class: Class, only_env: Option<Env>, env: Env) -> bool {
     match class {
-        Class::ProdWrite => env == Env::Prod,
+        // Both must hold (a prod-write declared for staging only exists nowhere).
+        Class::ProdWrite => env == Env::Prod && only_env.is_none_or(|e| e == env),
         _ => only_env.is_none_or(|e| e == env),
     }
 }
@@ -288,7 +294,12 @@ pub fn decide(input: &GateInput<'_>) -> Result<(), Denial> {
         Principal::Key { app_env, .. } => Some(*app_env),
         _ => None,
     };
-    if matches!(input.principal, Principal::Operator { .. }) && input.claimed_env != Some(env) {
+    // Operators must name the env; anyone who names one (a job, a key's caller) must name
+    // this one (found by the exhaustive check: a job claiming prod passed on staging).
+    let wrong_claim = input.claimed_env.is_some_and(|c| c != env);
+    if wrong_claim
+        || (matches!(input.principal, Principal::Operator { .. }) && input.claimed_env != Some(env))
+    {
         let message = match input.claimed_env {
             Some(claimed) => format!(
                 "this action was prepared for {claimed}, but this is the {env} console; nothing was changed"
@@ -299,7 +310,12 @@ pub fn decide(input: &GateInput<'_>) -> Result<(), Denial> {
         };
         return Err(Denial::EnvMismatch { message });
     }
-    if let Some(target) = input.target_env.or(principal_env).filter(|t| *t != env) {
+    // Both the object's env and the key's app's env (not the first of them that is set).
+    if let Some(target) = [input.target_env, principal_env]
+        .into_iter()
+        .flatten()
+        .find(|t| *t != env)
+    {
         return Err(Denial::EnvMismatch {
             message: format!("the target belongs to {target}; this console acts on {env} only"),
         });
@@ -325,7 +341,11 @@ fn permission(input: &GateInput<'_>) -> Result<(), Denial> {
         Principal::Key { .. } => return Ok(()),
         Principal::Anonymous => unreachable_denial()?,
     };
-    if matches!(input.access, Access::OwnOrRole(_)) && input.own_object {
+    // Only an operator owns objects (their sessions); a job's system actor never does.
+    if matches!(input.access, Access::OwnOrRole(_))
+        && input.own_object
+        && matches!(input.principal, Principal::Operator { .. })
+    {
         return Ok(());
     }
     match required_role(input.class, input.access, input.active_env) {
@@ -346,6 +366,9 @@ fn unreachable_denial() -> Result<&'static EffectiveRoles, Denial> {
         message: "sign in first".into(),
     })
 }
+
+mod target;
+pub use target::{Owner, Target, authorize};
 
 #[cfg(test)]
 mod tests;

@@ -35,6 +35,9 @@ pub struct HerokuConfig {
     pub api_key: Secret,
     /// Per request.
     pub timeout: Duration,
+    /// When set, the only Heroku apps whose config vars may be written (the console's own
+    /// env's apps): checked again at the moment of every call, before anything is created.
+    pub allowed_apps: Option<std::collections::BTreeSet<String>>,
 }
 
 impl HerokuConfig {
@@ -44,7 +47,14 @@ impl HerokuConfig {
             api_url: Url::parse(DEFAULT_API_URL).expect("DEFAULT_API_URL is a valid URL"),
             api_key,
             timeout: DEFAULT_TIMEOUT,
+            allowed_apps: None,
         }
+    }
+
+    /// Refuse to write config vars of any Heroku app not in `apps`.
+    pub fn with_allowed_apps(mut self, apps: impl IntoIterator<Item = String>) -> Self {
+        self.allowed_apps = Some(apps.into_iter().collect());
+        self
     }
 
     pub fn with_api_url(mut self, api_url: Url) -> Self {
@@ -65,6 +75,7 @@ pub struct HerokuProvider {
     api_url: Url,
     api_key: Secret,
     client: reqwest::Client,
+    allowed_apps: Option<std::collections::BTreeSet<String>>,
 }
 
 impl HerokuProvider {
@@ -80,7 +91,17 @@ impl HerokuProvider {
             api_url: config.api_url,
             api_key: config.api_key,
             client,
+            allowed_apps: config.allowed_apps,
         }
+    }
+
+    /// The first config var target outside the allowed apps, if any.
+    fn foreign_target<'a>(&self, spec: &'a TokenSpec) -> Option<&'a str> {
+        let allowed = self.allowed_apps.as_ref()?;
+        spec.config_vars
+            .iter()
+            .map(|t| t.app.as_str())
+            .find(|app| !allowed.contains(*app))
     }
 
     /// Steps 1 and 2 (see [`crate::rotation::rotate`]): create a new authorization with
@@ -101,6 +122,13 @@ impl HerokuProvider {
 
     async fn create_authorization(&self, spec: &TokenSpec) -> Result<NewCredential, ProviderError> {
         let fail = |kind| ProviderError::new(PROVIDER, Step::Create, &spec.name, kind);
+        // Checked before anything is created: an app of another env is never written.
+        if let Some(app) = self.foreign_target(spec) {
+            return Err(fail(ErrorKind::Config(format!(
+                "token {} names the Heroku app {app}, which is not an app of this console's env; nothing was created",
+                spec.name
+            ))));
+        }
         // Checked before anything is created: a token that reaches no app cannot rotate.
         if spec.config_vars.is_empty() {
             return Err(fail(ErrorKind::Config(format!(
@@ -222,6 +250,17 @@ impl HerokuProvider {
         spec: &TokenSpec,
         secret: &Secret,
     ) -> Result<(), ProviderError> {
+        if let Some(app) = self.foreign_target(spec) {
+            return Err(ProviderError::new(
+                PROVIDER,
+                Step::Publish,
+                &spec.name,
+                ErrorKind::Config(format!(
+                    "token {} names the Heroku app {app}, which is not an app of this console's env",
+                    spec.name
+                )),
+            ));
+        }
         let apps = group_by_app(&spec.config_vars);
         if apps.is_empty() {
             return Err(ProviderError::new(

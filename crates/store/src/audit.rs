@@ -113,6 +113,7 @@ impl AuditTx {
             event.context = Value::Object(Default::default());
         }
         redact(&mut event.context);
+        raxx_core::audit::cap(&mut event);
         if let Value::Object(map) = &mut event.context {
             map.insert(
                 "selected_env".into(),

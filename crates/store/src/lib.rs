@@ -5,6 +5,7 @@
 //! and its audit row together (fail closed), locking the audit chain head only at commit.
 
 pub mod admins;
+pub mod anon_denials;
 pub mod audit;
 pub mod auth;
 pub mod changes;

@@ -52,6 +52,19 @@ impl TestConsole {
     /// Like [`TestConsole::start`] with public_url on `host` (mapped to `env`). The soft
     /// WebAuthn authenticator only accepts plain-http origins on exactly `localhost`.
     pub async fn start_on_host(env: Env, host: &str, db_url: &str, extra: &str) -> TestConsole {
+        Self::start_tweaked(env, host, db_url, extra, |_| {}).await
+    }
+
+    /// Like [`TestConsole::start_on_host`], with `tweak` applied to the resolved config
+    /// after validation: for attack tests of what a config that bypassed start-up checks
+    /// could do (the checks at the moment of the call must still hold).
+    pub async fn start_tweaked(
+        env: Env,
+        host: &str,
+        db_url: &str,
+        extra: &str,
+        tweak: impl FnOnce(&mut raxx_core::config::Resolved),
+    ) -> TestConsole {
         contract::install();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -65,6 +78,8 @@ impl TestConsole {
             .expect("config parses")
             .resolve()
             .expect("config resolves");
+        let mut cfg = cfg;
+        tweak(&mut cfg);
         let store = Store::connect(db_url, env).await.expect("connect");
         store.migrate().await.expect("migrate");
         store

@@ -164,7 +164,25 @@ pub struct SearchResult {
     pub has_next: bool,
 }
 
+/// What the search of an operator without `console-customer-reader` may do: look one
+/// customer up by id. A prefix search (or a listing, ordered by email) would let them
+/// recover a masked address one character at a time (issue 19 item 12).
+pub const MASKED_SEARCH_NOTE: &str = "without the role console-customer-reader on this console, customers can be looked up by id only (searching by email needs that role)";
+
 pub async fn search(state: &AppState, ctx: &Ctx, q: &str, page: u32) -> AppResult<SearchResult> {
+    if !unmasked(ctx) {
+        let q = q.trim();
+        let found = if q.is_empty() || page > 0 {
+            None
+        } else {
+            state.customers.get(q).await.map_err(customers_error)?
+        };
+        return Ok(SearchResult {
+            rows: found.iter().map(|c| CustomerView::new(c, false)).collect(),
+            page,
+            has_next: false,
+        });
+    }
     let mut rows = state
         .customers
         .search(q, page.saturating_mul(PAGE), PAGE + 1)
@@ -438,6 +456,8 @@ pub async fn search_api(
     Ok(Json(json!({
         "customers": r.rows,
         "masked": !unmasked(&ctx),
+        "search": if unmasked(&ctx) { "email_prefix_or_id" } else { "id_only" },
+        "note": (!unmasked(&ctx)).then_some(MASKED_SEARCH_NOTE),
         "page": r.page,
         "next_page": r.has_next.then_some(r.page + 1),
     })))

@@ -10,7 +10,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use raxx_core::Env;
 use raxx_core::audit::{AuditEvent, Outcome};
-use raxx_core::gate::{Access, Csrf, Denial, GateInput, Principal, decide};
+use raxx_core::gate::{
+    Access, Csrf, Denial, GateInput, Owner, Principal, Target, authorize, decide,
+};
 use raxx_core::rbac::{EffectiveRoles, Level, Resource};
 use raxx_core::secret::constant_time_eq;
 use raxx_store::admins::Admin;
@@ -29,6 +31,11 @@ const FORM_LIMIT: usize = 256 * 1024;
 pub struct Ctx {
     pub env: Env,
     pub route_action: &'static str,
+    /// The manifest route, and the CSRF and claimed-env facts the gate found: what the
+    /// object half of the decision ([`Ctx::authorize`]) starts from.
+    pub route: &'static Route,
+    pub csrf_fact: Csrf,
+    pub claimed_env: Option<Env>,
     pub principal: Principal,
     pub admin: Option<Admin>,
     pub session: Option<Session>,
@@ -81,32 +88,60 @@ impl Ctx {
         self.session.as_ref().map_or("", |s| s.csrf_token.as_str())
     }
 
+    /// The route facts as the gate saw them, for [`raxx_core::gate::authorize`].
+    pub fn gate_input(&self) -> GateInput<'_> {
+        GateInput {
+            active_env: self.env,
+            class: self.route.class,
+            access: self.route.access,
+            only_env: self.route.only_env,
+            principal: &self.principal,
+            csrf: self.csrf_fact,
+            claimed_env: self.claimed_env,
+            target_env: None,
+            target_app: None,
+            own_object: false,
+        }
+    }
+
+    /// The object half of the gate: may this request act on `target`? One decision
+    /// ([`raxx_core::gate::authorize`]) and one denial row layout ([`denial_event`], plus
+    /// the object named by `what`). Audits and refuses otherwise.
+    pub async fn authorize(
+        &self,
+        state: &AppState,
+        target: Target<'_>,
+        what: &str,
+    ) -> Result<(), AppError> {
+        let Err(denial) = authorize(&self.gate_input(), &target) else {
+            return Ok(());
+        };
+        let mut event = denial_event(self.actor(), self.route, &denial).with("target", what);
+        event.session_id = self.session.as_ref().map(|s| s.id.clone());
+        event.request_id = Some(self.request_id.clone());
+        event.ip = self.ip.clone();
+        if let Some(app) = target.app {
+            event = event.app(app);
+        }
+        state.store.audit(event).await?;
+        crate::metrics::gate_denial(denial.code());
+        Err(AppError::Denied(denial))
+    }
+
     /// The handler-side half of env match: the target object's env must be this
-    /// console's. Audits and refuses otherwise.
+    /// console's. Audits and refuses otherwise (through [`Ctx::authorize`]).
     pub async fn check_target_env(
         &self,
         state: &AppState,
         target_env: Env,
         target: &str,
     ) -> Result<(), AppError> {
-        if target_env == self.env {
-            return Ok(());
-        }
-        let denial = Denial::EnvMismatch {
-            message: format!(
-                "{target} belongs to {target_env}; this console acts on {} only",
-                self.env
-            ),
+        let t = Target {
+            env: Some(target_env),
+            app: None,
+            owner: Owner::Nobody,
         };
-        state
-            .store
-            .audit(
-                self.event(self.route_action, Outcome::Denied)
-                    .reason(denial.message())
-                    .with("code", denial.code()),
-            )
-            .await?;
-        Err(AppError::Denied(denial))
+        self.authorize(state, t, target).await
     }
 }
 
@@ -270,7 +305,17 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
             let denial = Denial::Csrf {
                 message: "cross-site request refused".into(),
             };
-            return deny(&state, route, &parts, &request_id, ip, None, None, denial).await;
+            return deny(
+                &state,
+                route,
+                &request_id,
+                ip,
+                &principal,
+                None,
+                None,
+                denial,
+            )
+            .await;
         }
     }
 
@@ -299,9 +344,9 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
         return deny(
             &state,
             route,
-            &parts,
             &request_id,
             ip,
+            &principal,
             admin,
             session,
             denial,
@@ -312,6 +357,9 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
     let ctx = Ctx {
         env,
         route_action: route.action,
+        route,
+        csrf_fact: csrf,
+        claimed_env,
         principal,
         admin,
         session,
@@ -374,29 +422,65 @@ pub fn api_key(headers: &HeaderMap) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// The one context layout of every denial row (route and object denials alike): the
+/// denial's `code` and the route's manifest template (`GET /auth/link/{token}`). Never the
+/// request's raw path: a path can carry a secret (a login link, an invite token).
+pub fn denial_event(actor: String, route: &Route, denial: &Denial) -> AuditEvent {
+    AuditEvent::new(actor, route.action, Outcome::Denied)
+        .reason(denial.message())
+        .with("code", denial.code())
+        .with("route", route_template(route))
+}
+
+/// `GET /auth/link/{token}`: what audit rows and logs name a route by.
+pub fn route_template(route: &Route) -> String {
+    format!("{} {}", route.method, route.path)
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn deny(
     state: &AppState,
     route: &'static Route,
-    parts: &Parts,
     request_id: &str,
     ip: Option<String>,
+    principal: &Principal,
     admin: Option<Admin>,
     session: Option<Session>,
     denial: Denial,
 ) -> Response {
-    let actor = admin
-        .as_ref()
-        .map_or_else(|| "anonymous".to_string(), |a| a.id.to_string());
-    let mut event = AuditEvent::new(actor, route.action, Outcome::Denied)
-        .reason(denial.message())
-        .with("code", denial.code())
-        .with("route", format!("{} {}", route.method, route.path))
-        .with("path", parts.uri.path());
-    event.session_id = session.as_ref().map(|s| s.id.clone());
-    event.request_id = Some(request_id.to_string());
-    event.ip = ip.clone();
-    if let Err(e) = state.store.audit(event).await {
+    let key_actor = match principal {
+        Principal::Key { app, kind, .. } => Some(format!("key:{app}:{}", kind.as_str())),
+        _ => None,
+    };
+    let recorded = match (admin.as_ref(), key_actor) {
+        // Signed-in principals (an operator, a valid app key): one chained row each.
+        (Some(a), _) => Some(a.id.to_string()),
+        (None, Some(key)) => Some(key),
+        // Nobody: counted per (interval, source, route, code), outside the chain.
+        (None, None) => None,
+    };
+    let written = match recorded {
+        Some(actor) => {
+            let mut event = denial_event(actor, route, &denial);
+            event.session_id = session.as_ref().map(|s| s.id.clone());
+            event.request_id = Some(request_id.to_string());
+            event.ip = ip.clone();
+            state.store.audit(event).await
+        }
+        None => {
+            let template = route_template(route);
+            state
+                .store
+                .count_anon_denial(&raxx_store::anon_denials::AnonDenial {
+                    source: ip.as_deref(),
+                    route: &template,
+                    action: route.action,
+                    code: denial.code(),
+                })
+                .await
+        }
+    };
+    if let Err(e) = written {
         // Fail closed: a denial we cannot record still denies, and says so.
         tracing::error!(error = %e, "could not audit a denial");
     }
@@ -411,6 +495,9 @@ async fn deny(
         let ctx = admin.map(|a| Ctx {
             env: state.env(),
             route_action: route.action,
+            route,
+            csrf_fact: Csrf::Valid,
+            claimed_env: None,
             principal: Principal::Anonymous,
             admin: Some(a),
             session,

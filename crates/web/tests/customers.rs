@@ -153,15 +153,18 @@ async fn customer_fields_are_masked_without_the_reader_role() {
         );
         assert_eq!(body["customers"][0]["name"], "Ada Demo");
 
-        let (status, body) = get_json(&prod, &nobody, "/api/v1/customers?q=ada").await;
+        // Masked viewers look customers up by id only (issue 19 item 12): a search by
+        // id finds the customer, masked; see also the prefix attack test below.
+        let (status, body) = get_json(&prod, &nobody, "/api/v1/customers?q=501").await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["masked"], true);
+        assert_eq!(body["search"], "id_only");
         assert_eq!(body["customers"][0]["email"], "a***@c***.test");
         assert_eq!(body["customers"][0]["name"], "A*** D***");
         let (_, one) = get_json(&prod, &nobody, "/api/v1/customers/502").await;
         assert_eq!(one["email"], "g***@c***.test", "{one}");
 
-        for path in ["/customers?q=", "/customers/501"] {
+        for path in ["/customers?q=501", "/customers/501"] {
             let (status, html) = get_html(&prod, &nobody, path).await;
             assert_eq!(status, 200, "{path}");
             assert!(!html.contains("ada.demo@"), "{path} leaks an email");
@@ -178,6 +181,69 @@ async fn customer_fields_are_masked_without_the_reader_role() {
         let (_, body) = get_json(&staging, &qa, "/api/v1/customers?q=qa.one").await;
         assert_eq!(body["masked"], false);
         assert_eq!(body["customers"][0]["email"], "qa.one@qa.raxx.test");
+    }
+}
+
+/// The attack of issue 19 item 12: an operator with no customer role extends an
+/// email-prefix search one character at a time until the masked address is whole.
+/// Masked viewers may look up by id only, so no prefix (nor an empty search, which lists
+/// customers in email order) answers anything.
+#[tokio::test]
+async fn a_masked_viewer_cannot_recover_an_email_by_extending_a_prefix() {
+    for url in database_urls().await {
+        let (prod, _) = console_with_customers(Env::Prod, &url, PROD_ROWS).await;
+        let nobody = prod.operator("curious@raxx.test", &[]).await;
+        let alphabet: Vec<char> = "abcdefghijklmnopqrstuvwxyz0123456789.@-_".chars().collect();
+        let mut recovered = String::new();
+        'extend: for _ in 0..40 {
+            for ch in &alphabet {
+                let guess = format!("{recovered}{ch}");
+                let q: String = url::form_urlencoded::byte_serialize(guess.as_bytes()).collect();
+                let (status, body) =
+                    get_json(&prod, &nobody, &format!("/api/v1/customers?q={q}")).await;
+                assert_eq!(status, 200, "{body}");
+                let hit = body["customers"]
+                    .as_array()
+                    .is_some_and(|rows| !rows.is_empty());
+                if hit {
+                    recovered = guess;
+                    continue 'extend;
+                }
+            }
+            break;
+        }
+        assert_eq!(
+            recovered, "",
+            "a prefix search answered a masked viewer: recovered `{recovered}`"
+        );
+        // The page answers the same way, and says why.
+        for path in [
+            "/customers?q=a",
+            "/customers?q=ada.demo%40",
+            "/customers?q=",
+        ] {
+            let (status, html) = get_html(&prod, &nobody, path).await;
+            assert_eq!(status, 200, "{path}");
+            assert!(!html.contains("a***@c***.test"), "{path} lists a customer");
+            assert!(html.contains("looked up by id only"), "{path} says why");
+        }
+        let (_, body) = get_json(&prod, &nobody, "/api/v1/customers?q=").await;
+        assert_eq!(body["customers"], json!([]), "no listing in email order");
+        assert!(
+            body["note"]
+                .as_str()
+                .is_some_and(|n| n.contains("console-customer-reader"))
+        );
+        // An operator holding the role still searches by prefix.
+        let admin = prod
+            .operator("padmin@raxx.test", &["production-admins"])
+            .await;
+        let (_, body) = get_json(&prod, &admin, "/api/v1/customers?q=ada").await;
+        assert_eq!(
+            body["customers"][0]["email"],
+            "ada.demo@customers.raxx.test"
+        );
+        assert_eq!(body["search"], "email_prefix_or_id");
     }
 }
 

@@ -1,7 +1,9 @@
 //! The write gate as a matrix: every route in the manifest × every kind of caller × both
 //! envs, over real HTTP, on SQLite and PostgreSQL. The expected cell comes from the rules
-//! written out below (SPEC §4–§5), not from the gate's own code; every denied cell must
-//! leave exactly one `denied` audit row.
+//! written out below (SPEC §4–§5), not from the gate's own code. Every denied cell of a
+//! signed-in caller (an operator's session, an accepted app key) must leave exactly one
+//! `denied` audit row; every denied cell of an anonymous caller must leave no chained row
+//! and add exactly one to the aggregated anonymous count (SPEC §6, issue 19 item 9).
 
 use std::collections::BTreeMap;
 
@@ -172,22 +174,39 @@ async fn console_for(env: Env, url: &str) -> TestConsole {
     TestConsole::start(env, url, extra).await
 }
 
-async fn denied_count(c: &TestConsole) -> usize {
+/// Denied chained rows of single requests, and the anonymous denials counted (pending
+/// or already flushed into summary rows when an interval ended mid-test).
+async fn denials(c: &TestConsole) -> (usize, i64) {
     let q = raxx_store::audit::AuditQuery {
         outcome: Some(Outcome::Denied),
         limit: 500,
         ..Default::default()
     };
-    // Pages of 500 are enough for one cell's delta; count them all.
-    let mut total = 0;
+    let (mut single, mut anon) = (0, c.store().anon_denials_pending().await.expect("anon"));
     let mut q = q;
     loop {
         let page = c.store().audit_page(&q).await.expect("audit page");
-        total += page.len();
+        for r in &page {
+            if r.event.context["aggregated"] == true {
+                anon += r.event.context["count"].as_i64().unwrap_or(0);
+            } else {
+                single += 1;
+            }
+        }
         match page.last() {
             Some(last) if page.len() == 500 => q.before = Some(last.id),
-            _ => return total,
+            _ => return (single, anon),
         }
+    }
+}
+
+/// Whether the gate sees no principal at all for this caller on this route: no session
+/// valid on this console, and no key the route accepts.
+fn anonymous_at_the_gate(route: &Route, caller: &Caller) -> bool {
+    match caller {
+        Caller::Nobody | Caller::OtherEnvSession => true,
+        Caller::Key(_) => !matches!(route.access, Access::Key(_) | Access::RoleOrKey(..)),
+        Caller::Group(_) | Caller::NoGroup => false,
     }
 }
 
@@ -281,7 +300,7 @@ async fn every_route_by_every_caller_on_both_envs() {
                         }
                     }
                     cells += 1;
-                    let before = denied_count(&c).await;
+                    let (before, anon_before) = denials(&c).await;
                     let path = concrete_path(route, app);
                     let mut req = c
                         .client()
@@ -309,16 +328,19 @@ async fn every_route_by_every_caller_on_both_envs() {
                         "public" => got != "csrf" && got != "env_mismatch",
                         w => got == w,
                     };
-                    let after = denied_count(&c).await;
+                    let (after, anon_after) = denials(&c).await;
+                    let anonymous = anonymous_at_the_gate(route, &caller);
                     let audited = match got.as_str() {
                         "allowed" => true,
                         _ if want == "public" => true,
                         _ if want == "own_or_forbidden" && status == 404 => true,
-                        _ => after == before + 1,
+                        // Anonymous: aggregated, never a chained row of its own.
+                        _ if anonymous => after == before && anon_after == anon_before + 1,
+                        _ => after == before + 1 && anon_after == anon_before,
                     };
                     if !ok || !audited {
                         failures.push(format!(
-                            "{env} {caller:?} {} {path}: want {want}, got {got} (status {status}), denied rows {before}->{after}",
+                            "{env} {caller:?} {} {path}: want {want}, got {got} (status {status}), denied rows {before}->{after}, anonymous count {anon_before}->{anon_after}",
                             route.method
                         ));
                     }

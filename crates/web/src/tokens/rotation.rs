@@ -237,6 +237,7 @@ async fn rotate_provider(
     const ACTION: &str = "token.rotate";
     let target = id.to_string();
     let app = token.app.clone();
+    check_write_targets(state, actor, ACTION, &target, &token).await?;
     let (provider, spec) = match provider_for(state, &token) {
         Ok(p) => p,
         Err(e) => return Err(failed(state, actor, ACTION, &target, Some(&app), e).await),
@@ -515,7 +516,11 @@ async fn provider_token(
 /// error (a missing env var is named; the key itself never appears).
 fn provider_for(state: &AppState, token: &ProviderToken) -> AppResult<(HerokuProvider, TokenSpec)> {
     let (cfg, url, key) = provider_setup(state, token)?;
-    let provider = HerokuProvider::new(HerokuConfig::new(key).with_api_url(url));
+    let provider = HerokuProvider::new(
+        HerokuConfig::new(key)
+            .with_api_url(url)
+            .with_allowed_apps(heroku_write_targets(state)),
+    );
     let spec = TokenSpec {
         name: token.name.clone(),
         current_authorization_id: token.authorization_id.clone(),
@@ -527,6 +532,53 @@ fn provider_for(state: &AppState, token: &ProviderToken) -> AppResult<(HerokuPro
             .collect(),
     };
     Ok((provider, spec))
+}
+
+/// The Heroku apps this console may write to: its own env's apps (issue 19 item 11). The
+/// provider refuses every other app at the moment of the call.
+pub fn heroku_write_targets(state: &AppState) -> Vec<String> {
+    let cfg = &state.cfg.config;
+    cfg.apps
+        .iter()
+        .filter(|a| a.env == state.env())
+        .flat_map(|a| [a.heroku_app_name().to_string(), a.name.clone()])
+        .filter(|h| cfg.heroku_write_target(state.env(), h).is_ok())
+        .collect()
+}
+
+/// Every Heroku app a provider token would write to must be one of this console's env
+/// (re-checked here, at the call, whatever start-up accepted). Audits and refuses with
+/// `env_mismatch` otherwise; nothing is created at the provider.
+async fn check_write_targets(
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    target: &str,
+    token: &ProviderToken,
+) -> AppResult<()> {
+    let Some(cfg) = token_config(state, token) else {
+        return Ok(());
+    };
+    for t in &cfg.config_vars {
+        if let Err(why) = state.cfg.config.heroku_write_target(state.env(), &t.app) {
+            let denial = Denial::EnvMismatch {
+                message: format!(
+                    "{} would write the config var {} of the Heroku app {why}; nothing was changed",
+                    token.name, t.var
+                ),
+            };
+            let event = actor
+                .event(action, Outcome::Denied)
+                .target("token", target)
+                .app(token.app.clone())
+                .reason(denial.message())
+                .with("code", denial.code())
+                .with("heroku_app", t.app.clone());
+            audit_or_log(state, event).await;
+            return Err(AppError::Denied(denial));
+        }
+    }
+    Ok(())
 }
 
 fn provider_setup<'a>(
