@@ -551,19 +551,20 @@ fn change_phrases(r: &FlagReview) -> Vec<String> {
         };
         match rule.mark {
             Mark::Same => {
-                if let (Some(o), Some(n)) = (rule.old_position, rule.new_position) {
-                    if o != n && !added {
-                        out.push(format!("rule {o} moved to position {n}"));
-                    }
+                if let (Some(o), Some(n)) = (rule.old_position, rule.new_position)
+                    && o != n
+                    && !added
+                {
+                    out.push(format!("rule {o} moved to position {n}"));
                 }
             }
             Mark::Added | Mark::Removed => {
                 let is_new = rule.mark == Mark::Added;
-                let side = (if is_new {
+                let serve = if is_new {
                     &rule.serve.new
                 } else {
                     &rule.serve.old
-                },);
+                };
                 let when: Vec<String> = rule
                     .conditions
                     .iter()
@@ -575,7 +576,7 @@ fn change_phrases(r: &FlagReview) -> Vec<String> {
                 } else {
                     format!("when {}", when.join(" and "))
                 };
-                let serve = side.0.as_ref().map(serve_phrase).unwrap_or_default();
+                let serve = serve.as_ref().map(serve_phrase).unwrap_or_default();
                 out.push(format!("{name} {}: {when} → {serve}", rule.mark.as_str()));
             }
             Mark::Changed => {
