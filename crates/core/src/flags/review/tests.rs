@@ -319,11 +319,9 @@ fn related_pair() -> impl Strategy<Value = (Flag, Flag)> {
     )
         .prop_map(|(a, mut b, keep)| {
             for (i, k) in keep.into_iter().enumerate() {
-                if k {
-                    if let Some(rule) = a.rules.get(i) {
-                        let at = i.min(b.rules.len());
-                        b.rules.insert(at, rule.clone());
-                    }
+                if k && let Some(rule) = a.rules.get(i) {
+                    let at = i.min(b.rules.len());
+                    b.rules.insert(at, rule.clone());
                 }
             }
             (a, b)
