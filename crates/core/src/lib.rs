@@ -3,11 +3,13 @@
 
 pub mod audit;
 pub mod config;
+pub mod deeplink;
 pub mod env;
 pub mod flags;
 pub mod gate;
 pub mod promotion;
 pub mod rbac;
+pub mod restore;
 pub mod secret;
 
 pub use env::Env;
