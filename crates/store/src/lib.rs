@@ -13,6 +13,7 @@ pub mod customers;
 pub mod flags;
 pub mod jobs;
 pub mod keys;
+pub mod review;
 pub mod sessions;
 pub mod testing;
 pub mod tokens;
