@@ -223,7 +223,9 @@ fn promotion_record(row: &AnyRow) -> Result<PromotionRecord> {
     let review = review
         .map(|r| serde_json::from_str::<Vec<FlagReview>>(&r))
         .transpose()
-        .map_err(|e| StoreError::Invalid(format!("promotion {id} has an unreadable review: {e}")))?;
+        .map_err(|e| {
+            StoreError::Invalid(format!("promotion {id} has an unreadable review: {e}"))
+        })?;
     Ok(PromotionRecord {
         kind: kind.parse().map_err(StoreError::Invalid)?,
         review,
@@ -565,10 +567,9 @@ impl Store {
             tx.rollback().await?;
             return Err(StoreError::NotFound(format!("promotion {id}")));
         };
-        let review = record
-            .review_hash
-            .as_ref()
-            .map(|hash| crate::review::audit_review(id, record.review.as_deref().unwrap_or(&[]), hash));
+        let review = record.review_hash.as_ref().map(|hash| {
+            crate::review::audit_review(id, record.review.as_deref().unwrap_or(&[]), hash)
+        });
         let p = record.promotion;
         let event = event
             .target("promotion", id.to_string())

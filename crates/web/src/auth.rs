@@ -298,7 +298,7 @@ pub async fn register_finish(
     ev.ip = ip;
     tx.record(ev).await?;
     tx.commit().await?;
-    let mut resp = Json(json!({"redirect": after_sign_in(body.next.as_deref())})).into_response();
+    let mut resp = Json(json!({"redirect": "/"})).into_response();
     resp.headers_mut()
         .append(header::SET_COOKIE, session_cookie(&state, &token));
     Ok(resp)

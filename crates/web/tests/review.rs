@@ -210,7 +210,10 @@ async fn the_review_is_frozen_at_queue_time_and_survives_apply_and_a_kill() {
             .find(|w| w["variant"] == "on")
             .unwrap()
             .clone();
-        assert_eq!(on, json!({"variant": "on", "mark": "changed", "old": 10, "new": 50}));
+        assert_eq!(
+            on,
+            json!({"variant": "on", "mark": "changed", "old": 10, "new": 50})
+        );
         assert_eq!(flag["rules"][0]["mark"], "same");
         let changes: Vec<&str> = flag["changes"]
             .as_array()
@@ -227,9 +230,15 @@ async fn the_review_is_frozen_at_queue_time_and_survives_apply_and_a_kill() {
         // The reviewer's page shows both, marked at the level of the condition and the %.
         let html = page(&p.prod, &p.bob, &format!("/promotions/{id}")).await;
         assert!(html.contains(ROLLOUT_PHRASE), "rollout phrase on the page");
-        assert!(html.contains(CONDITION_PHRASE), "condition phrase on the page");
+        assert!(
+            html.contains(CONDITION_PHRASE),
+            "condition phrase on the page"
+        );
         assert!(html.contains("<tr class=\"diff-changed sub\"><td class=\"sign\" title=\"changed\">~<span class=\"sr-only\">changed</span></td><th scope=\"row\">rollout on</th><td><code>10 %</code></td><td><code>50 %</code></td></tr>"), "the 10 % → 50 % row");
-        assert!(html.contains("<th scope=\"row\">when</th><td><code>—</code></td><td><code>country in"), "the added condition row");
+        assert!(
+            html.contains("<th scope=\"row\">when</th><td><code>—</code></td><td><code>country in"),
+            "the added condition row"
+        );
         assert!(html.contains(&hash), "the review hash is shown");
         assert!(html.contains("Compared with prod now"));
         // JSON agrees with what the create answer said.
@@ -255,12 +264,15 @@ async fn the_review_is_frozen_at_queue_time_and_survives_apply_and_a_kill() {
             let rows = audit_rows(&p.prod, action).await;
             let row = rows
                 .iter()
-                .find(|r| r.outcome == Outcome::Allowed)
+                .find(|r| r.event.outcome == Outcome::Allowed)
                 .unwrap_or_else(|| panic!("{action} row"));
-            assert_eq!(row.context["review"]["hash"], hash.as_str(), "{action}");
             assert_eq!(
-                row.context["review"]["flags"],
-                review["flags"],
+                row.event.context["review"]["hash"],
+                hash.as_str(),
+                "{action}"
+            );
+            assert_eq!(
+                row.event.context["review"]["flags"], review["flags"],
                 "{action}: small reviews are inline"
             );
         }
@@ -283,10 +295,19 @@ async fn the_review_is_frozen_at_queue_time_and_survives_apply_and_a_kill() {
             !html.contains("<li>enabled true → false</li>"),
             "the frozen change never reads the kill"
         );
-        assert!(html.contains("enabled false → true"), "drift, in its own panel");
+        assert!(
+            html.contains("enabled false → true"),
+            "drift, in its own panel"
+        );
         let (_, detail) = get_json(&p.prod, &p.bob, &format!("/api/v1/promotions/{id}")).await;
-        assert_eq!(detail["review"], review, "JSON review unchanged by the kill");
-        assert_eq!(detail["flags"][0]["change"]["kind"], "changed", "drift is reported");
+        assert_eq!(
+            detail["review"], review,
+            "JSON review unchanged by the kill"
+        );
+        assert_eq!(
+            detail["flags"][0]["change"]["kind"], "changed",
+            "drift is reported"
+        );
         drop(p.staging);
     }
 }
@@ -297,7 +318,9 @@ async fn a_large_review_is_referenced_by_hash_in_audit_rows() {
     for url in database_urls().await {
         let p = pair(&url).await;
         // Many variants make the review large.
-        let mut big = String::from("\n[flags.big]\ntype = \"integer\"\ndefault = \"v0\"\n[flags.big.variants]\n");
+        let mut big = String::from(
+            "\n[flags.big]\ntype = \"integer\"\ndefault = \"v0\"\n[flags.big.variants]\n",
+        );
         for i in 0..80 {
             big.push_str(&format!("v{i} = {i}\n"));
         }
@@ -311,11 +334,23 @@ async fn a_large_review_is_referenced_by_hash_in_audit_rows() {
         .await;
         assert_eq!(s, 201, "{created}");
         let hash = created["review"]["hash"].as_str().unwrap().to_owned();
-        assert_eq!(created["review"]["flags"][0]["variants"].as_array().unwrap().len(), 80);
+        assert_eq!(
+            created["review"]["flags"][0]["variants"]
+                .as_array()
+                .unwrap()
+                .len(),
+            80
+        );
         let rows = audit_rows(&p.prod, "flag.promotion.queue").await;
-        let ctx = &rows[0].context["review"];
+        let ctx = &rows[0].event.context["review"];
         assert_eq!(ctx["hash"], hash.as_str());
-        assert!(ctx["stored_in"].as_str().unwrap().contains("console_flag_promotions"), "{ctx}");
+        assert!(
+            ctx["stored_in"]
+                .as_str()
+                .unwrap()
+                .contains("console_flag_promotions"),
+            "{ctx}"
+        );
         assert_eq!(ctx["flags"], json!([{"flag": "big", "mark": "added"}]));
     }
 }
@@ -344,8 +379,7 @@ async fn promotions_from_before_frozen_reviews_still_display_honestly() {
         assert_eq!(detail["review"]["source"], "reconstructed");
         assert_eq!(detail["review"]["hash"], Value::Null);
         assert_eq!(
-            detail["review"]["flags"],
-            created["review"]["flags"],
+            detail["review"]["flags"], created["review"]["flags"],
             "the history holds the base version: the same diff"
         );
         let html = page(&p.prod, &p.bob, &format!("/promotions/{id}")).await;
@@ -395,7 +429,10 @@ async fn a_killed_flag_is_restored_through_a_reviewed_promotion() {
         .await;
         assert_eq!(s, 409, "{b}");
         assert_eq!(b["error"], "not_killed");
-        assert!(b["message"].as_str().unwrap().contains("kill switch"), "{b}");
+        assert!(
+            b["message"].as_str().unwrap().contains("kill switch"),
+            "{b}"
+        );
         // Unknown flag, no reason, no body.
         let (s, b) = post_json(
             &p.prod,
@@ -405,10 +442,22 @@ async fn a_killed_flag_is_restored_through_a_reviewed_promotion() {
         )
         .await;
         assert_eq!(s, 404, "{b}");
-        assert_eq!(promotion_count(&p.prod, &p.alice).await, 0, "nothing queued");
+        assert_eq!(
+            promotion_count(&p.prod, &p.alice).await,
+            0,
+            "nothing queued"
+        );
         assert_eq!(p.prod.audit_count("flag.restore", "allowed").await, 0);
-        let page_html = page(&p.prod, &p.alice, &format!("/apps/{PROD_APP}/flags/new-checkout")).await;
-        assert!(!page_html.contains("/restore\""), "no Restore on an enabled flag");
+        let page_html = page(
+            &p.prod,
+            &p.alice,
+            &format!("/apps/{PROD_APP}/flags/new-checkout"),
+        )
+        .await;
+        assert!(
+            !page_html.contains("/restore\""),
+            "no Restore on an enabled flag"
+        );
 
         // Kill it, then restore.
         let (s, _) = post_json(
@@ -419,14 +468,31 @@ async fn a_killed_flag_is_restored_through_a_reviewed_promotion() {
         )
         .await;
         assert_eq!(s, 200);
-        let killed = p.prod.store().flag_state(PROD_APP).await.unwrap().flags["new-checkout"].clone();
+        let killed =
+            p.prod.store().flag_state(PROD_APP).await.unwrap().flags["new-checkout"].clone();
         assert!(!killed.flag.enabled);
-        let page_html = page(&p.prod, &p.alice, &format!("/apps/{PROD_APP}/flags/new-checkout")).await;
-        assert!(page_html.contains(&format!("action=\"/apps/{PROD_APP}/flags/new-checkout/restore\"")), "Restore offered");
+        let page_html = page(
+            &p.prod,
+            &p.alice,
+            &format!("/apps/{PROD_APP}/flags/new-checkout"),
+        )
+        .await;
+        assert!(
+            page_html.contains(&format!(
+                "action=\"/apps/{PROD_APP}/flags/new-checkout/restore\""
+            )),
+            "Restore offered"
+        );
         let (s, b) = post_json(&p.prod, &p.alice, &restore, json!({"reason": " "})).await;
         assert_eq!(s, 400, "{b}");
         assert_eq!(b["error"], "reason_required");
-        let (s, r) = post_json(&p.prod, &p.alice, &restore, json!({"reason": "incident 9 fixed"})).await;
+        let (s, r) = post_json(
+            &p.prod,
+            &p.alice,
+            &restore,
+            json!({"reason": "incident 9 fixed"}),
+        )
+        .await;
         assert_eq!(s, 201, "{r}");
         assert_eq!(r["kind"], "restore");
         assert_eq!(r["status"], "pending");
@@ -434,23 +500,48 @@ async fn a_killed_flag_is_restored_through_a_reviewed_promotion() {
         assert_eq!(r["flags"][0]["base_version"], killed.version);
         let mut want = killed.flag.clone();
         want.enabled = true;
-        assert_eq!(r["flags"][0]["new"], serde_json::to_value(&want).unwrap(), "prod's definition, enabled: staging's 50 % does not ride along");
-        assert_eq!(r["review"]["flags"][0]["changes"], json!(["enabled false → true"]));
+        assert_eq!(
+            r["flags"][0]["new"],
+            serde_json::to_value(&want).unwrap(),
+            "prod's definition, enabled: staging's 50 % does not ride along"
+        );
+        assert_eq!(
+            r["review"]["flags"][0]["changes"],
+            json!(["enabled false → true"])
+        );
         let id = r["id"].as_i64().unwrap();
         assert_eq!(p.prod.audit_count("flag.restore", "allowed").await, 1);
 
         // Two-person: the requester cannot approve it.
-        let (s, b) = post_json(&p.prod, &p.alice, &format!("/api/v1/promotions/{id}/approve"), json!({})).await;
+        let (s, b) = post_json(
+            &p.prod,
+            &p.alice,
+            &format!("/api/v1/promotions/{id}/approve"),
+            json!({}),
+        )
+        .await;
         assert_eq!(s, 403, "{b}");
         assert_eq!(b["error"], "self_approval");
         // Bound to the content hash.
-        let (s, b) = post_json(&p.prod, &p.bob, &format!("/api/v1/promotions/{id}/approve"), json!({"content_hash": "00"})).await;
+        let (s, b) = post_json(
+            &p.prod,
+            &p.bob,
+            &format!("/api/v1/promotions/{id}/approve"),
+            json!({"content_hash": "00"}),
+        )
+        .await;
         assert_eq!(s, 409, "{b}");
         assert_eq!(b["error"], "content_changed");
         let html = page(&p.prod, &p.bob, &format!("/promotions/{id}")).await;
         assert!(html.contains("Restore #"));
         assert!(html.contains("only <code>enabled = true</code>"));
-        let (s, b) = post_json(&p.prod, &p.bob, &format!("/api/v1/promotions/{id}/approve"), json!({"content_hash": r["content_hash"]})).await;
+        let (s, b) = post_json(
+            &p.prod,
+            &p.bob,
+            &format!("/api/v1/promotions/{id}/approve"),
+            json!({"content_hash": r["content_hash"]}),
+        )
+        .await;
         assert_eq!(s, 200, "{b}");
         let now = p.prod.store().flag_state(PROD_APP).await.unwrap().flags["new-checkout"].clone();
         assert_eq!(now.flag, want);
@@ -468,16 +559,46 @@ async fn a_restore_goes_stale_when_prod_moves_under_it() {
     for url in database_urls().await {
         let p = pair(&url).await;
         let flag = format!("/api/v1/apps/{PROD_APP}/flags/new-checkout");
-        let (s, _) = post_json(&p.prod, &p.bob, &format!("{flag}/kill"), json!({"reason": "i"})).await;
+        let (s, _) = post_json(
+            &p.prod,
+            &p.bob,
+            &format!("{flag}/kill"),
+            json!({"reason": "i"}),
+        )
+        .await;
         assert_eq!(s, 200);
-        let (s, r) = post_json(&p.prod, &p.alice, &format!("{flag}/restore"), json!({"reason": "ok"})).await;
+        let (s, r) = post_json(
+            &p.prod,
+            &p.alice,
+            &format!("{flag}/restore"),
+            json!({"reason": "ok"}),
+        )
+        .await;
         assert_eq!(s, 201, "{r}");
         // A staging promotion of the same flag lands first.
-        let (s, q) = post_json(&p.prod, &p.alice, "/api/v1/promotions", json!({"app": PROD_APP, "flags": ["new-checkout"], "reason": "r"})).await;
+        let (s, q) = post_json(
+            &p.prod,
+            &p.alice,
+            "/api/v1/promotions",
+            json!({"app": PROD_APP, "flags": ["new-checkout"], "reason": "r"}),
+        )
+        .await;
         assert_eq!(s, 201, "{q}");
-        let (s, _) = post_json(&p.prod, &p.bob, &format!("/api/v1/promotions/{}/approve", q["id"]), json!({})).await;
+        let (s, _) = post_json(
+            &p.prod,
+            &p.bob,
+            &format!("/api/v1/promotions/{}/approve", q["id"]),
+            json!({}),
+        )
+        .await;
         assert_eq!(s, 200);
-        let (s, b) = post_json(&p.prod, &p.bob, &format!("/api/v1/promotions/{}/approve", r["id"]), json!({})).await;
+        let (s, b) = post_json(
+            &p.prod,
+            &p.bob,
+            &format!("/api/v1/promotions/{}/approve", r["id"]),
+            json!({}),
+        )
+        .await;
         assert_eq!(s, 409, "{b}");
         assert_eq!(b["error"], "stale");
     }
@@ -488,7 +609,10 @@ async fn a_restore_goes_stale_when_prod_moves_under_it() {
 async fn restore_is_a_prod_flag_admin_write() {
     for url in database_urls().await {
         let p = pair(&url).await;
-        let op = p.staging.operator("sam@raxx.test", &["staging-admins"]).await;
+        let op = p
+            .staging
+            .operator("sam@raxx.test", &["staging-admins"])
+            .await;
         let (s, b) = post_json(
             &p.staging,
             &op,
@@ -537,7 +661,12 @@ async fn register(c: &TestConsole, auth: &mut SoftPasskey, email: &str) {
     assert_eq!(done.status(), 200);
 }
 
-async fn sign_in_with_next(c: &TestConsole, auth: &mut SoftPasskey, email: &str, next: Value) -> Value {
+async fn sign_in_with_next(
+    c: &TestConsole,
+    auth: &mut SoftPasskey,
+    email: &str,
+    next: Value,
+) -> Value {
     let client = c.client();
     let start: Value = client
         .post(c.url("/auth/login/start"))
@@ -568,7 +697,10 @@ async fn a_signed_out_page_get_redirects_to_login_with_next() {
         let c = TestConsole::start(Env::Prod, &url, "").await;
         for (path, want) in [
             ("/promotions/4", "/login?next=%2Fpromotions%2F4"),
-            ("/audit?action=flag.kill&outcome=allowed", "/login?next=%2Faudit%3Faction%3Dflag.kill%26outcome%3Dallowed"),
+            (
+                "/audit?action=flag.kill&outcome=allowed",
+                "/login?next=%2Faudit%3Faction%3Dflag.kill%26outcome%3Dallowed",
+            ),
             ("/", "/login"),
         ] {
             let r = c.client().get(c.url(path)).send().await.unwrap();
@@ -576,10 +708,23 @@ async fn a_signed_out_page_get_redirects_to_login_with_next() {
             assert_eq!(r.headers()["location"], want, "{path}");
         }
         // JSON stays JSON: no redirect.
-        let r = c.client().get(c.url("/api/v1/promotions")).send().await.unwrap();
+        let r = c
+            .client()
+            .get(c.url("/api/v1/promotions"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401);
         // The login page carries a safe next into the passkey form, and nothing else.
-        let html = c.client().get(c.url("/login?next=%2Fpromotions%2F4")).send().await.unwrap().text().await.unwrap();
+        let html = c
+            .client()
+            .get(c.url("/login?next=%2Fpromotions%2F4"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(html.contains("data-next=\"/promotions/4\""), "next kept");
         for attack in [
             "https://evil.example/",
@@ -590,7 +735,15 @@ async fn a_signed_out_page_get_redirects_to_login_with_next() {
             "javascript:alert(1)",
             "/login",
         ] {
-            let html = c.client().get(c.url(&format!("/login?next={attack}"))).send().await.unwrap().text().await.unwrap();
+            let html = c
+                .client()
+                .get(c.url(&format!("/login?next={attack}")))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
             assert!(!html.contains("data-next"), "{attack} must not be carried");
             assert!(!html.contains("evil.example"), "{attack} is not echoed");
         }
@@ -605,7 +758,13 @@ async fn a_passkey_sign_in_lands_on_next_and_never_off_site() {
         register(&c, &mut auth, "root@raxx.test").await;
         let done = sign_in_with_next(&c, &mut auth, "root@raxx.test", json!("/promotions/4")).await;
         assert_eq!(done["redirect"], "/promotions/4");
-        let done = sign_in_with_next(&c, &mut auth, "root@raxx.test", json!("/audit?action=flag.kill")).await;
+        let done = sign_in_with_next(
+            &c,
+            &mut auth,
+            "root@raxx.test",
+            json!("/audit?action=flag.kill"),
+        )
+        .await;
         assert_eq!(done["redirect"], "/audit?action=flag.kill");
         for attack in [
             "https://evil.example/promotions/4",

@@ -13,8 +13,8 @@ use axum::response::{Html, IntoResponse, Response};
 use raxx_core::Env;
 use raxx_core::flags::diff_flag;
 use raxx_core::promotion::PromotionStatus;
-use raxx_core::restore::PromotionKind;
 use raxx_core::rbac::Resource;
+use raxx_core::restore::PromotionKind;
 use serde::Deserialize;
 
 use super::api::status_filter;

@@ -241,8 +241,8 @@ pub async fn restore(
     let diff: Vec<FlagChange> = diff_flag(key, Some(&current.flag), promoted.new.as_ref())
         .into_iter()
         .collect();
-    let new = NewPromotion::queue(app, me, reason, vec![promoted], now_ms())
-        .map_err(promotion_error)?;
+    let new =
+        NewPromotion::queue(app, me, reason, vec![promoted], now_ms()).map_err(promotion_error)?;
     let event = ctx
         .event("flag.restore", Outcome::Allowed)
         .with("flag", key)

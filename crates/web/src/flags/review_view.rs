@@ -180,10 +180,7 @@ pub fn review_view(record: &ReviewRecord, base_versions: &[(String, Option<i64>)
                 .iter()
                 .find(|(k, _)| *k == r.flag)
                 .and_then(|(_, v)| *v)
-                .map_or_else(
-                    || "absent from prod".to_owned(),
-                    |v| format!("prod v{v}"),
-                );
+                .map_or_else(|| "absent from prod".to_owned(), |v| format!("prod v{v}"));
             FlagPanel {
                 key: r.flag.clone(),
                 mark: r.mark.as_str(),
