@@ -4,12 +4,14 @@
 pub mod audit;
 pub mod client_ip;
 pub mod config;
+pub mod deeplink;
 pub mod env;
 pub mod flags;
 pub mod gate;
 pub mod invite;
 pub mod promotion;
 pub mod rbac;
+pub mod restore;
 pub mod secret;
 pub mod throttle;
 

@@ -14,9 +14,11 @@ use std::collections::BTreeMap;
 
 use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::flags::{AppFlags, Flag, FlagChange, diff_flags};
+use raxx_core::flags::{FlagReview, review_hash};
 use raxx_core::promotion::{
     self, NewPromotion, PromotedFlag, Promotion, PromotionError, PromotionStatus,
 };
+use raxx_core::restore::PromotionKind;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::any::AnyRow;
@@ -120,6 +122,13 @@ pub struct PromotionRecord {
     pub decided_at: Option<i64>,
     pub decision_reason: Option<String>,
     pub applied_at: Option<i64>,
+    /// Where its flags came from (`staging`, or a `restore` after a kill).
+    pub kind: PromotionKind,
+    /// The review frozen at queue time (`None` for promotions from before migration 0013;
+    /// see [`Store::promotion_review`]).
+    #[serde(skip)]
+    pub review: Option<Vec<FlagReview>>,
+    pub review_hash: Option<String>,
 }
 
 /// What an approval applied.
@@ -198,7 +207,7 @@ fn history_entry(row: &AnyRow) -> Result<HistoryEntry> {
     })
 }
 
-const PROMOTION_COLS: &str = "id, target_app, requested_by, reason, flags, content_hash, status, created_at, expires_at, decided_by, decided_at, decision_reason, applied_at";
+const PROMOTION_COLS: &str = "id, target_app, requested_by, reason, flags, content_hash, status, created_at, expires_at, decided_by, decided_at, decision_reason, applied_at, kind, review, review_hash";
 
 fn promotion_record(row: &AnyRow) -> Result<PromotionRecord> {
     let id: i64 = row.try_get("id")?;
@@ -209,7 +218,18 @@ fn promotion_record(row: &AnyRow) -> Result<PromotionRecord> {
     let status: PromotionStatus = status
         .parse()
         .map_err(|e: promotion::UnknownStatus| StoreError::Invalid(e.to_string()))?;
+    let kind: String = row.try_get("kind")?;
+    let review: Option<String> = row.try_get("review")?;
+    let review = review
+        .map(|r| serde_json::from_str::<Vec<FlagReview>>(&r))
+        .transpose()
+        .map_err(|e| {
+            StoreError::Invalid(format!("promotion {id} has an unreadable review: {e}"))
+        })?;
     Ok(PromotionRecord {
+        kind: kind.parse().map_err(StoreError::Invalid)?,
+        review,
+        review_hash: row.try_get("review_hash")?,
         promotion: Promotion {
             id,
             target_app: row.try_get("target_app")?,
@@ -421,16 +441,47 @@ impl Store {
         Ok(killed)
     }
 
-    /// Queue a promotion (status `pending`), audited by `event`.
+    /// Queue a promotion of staging flags (status `pending`), audited by `event`.
     pub async fn queue_promotion(
         &self,
         new: NewPromotion,
         diff: &[FlagChange],
         event: AuditEvent,
     ) -> Result<Promotion> {
+        self.queue_promotion_as(new, diff, PromotionKind::Staging, event)
+            .await
+    }
+
+    /// Queue a promotion of `kind`, freezing its review: in the same transaction, each
+    /// flag's base definition (prod at its base version, read from the history) and the
+    /// structured diff to the proposed one are stored with the diff's hash.
+    pub async fn queue_promotion_as(
+        &self,
+        new: NewPromotion,
+        diff: &[FlagChange],
+        kind: PromotionKind,
+        event: AuditEvent,
+    ) -> Result<Promotion> {
         let mut tx = self.begin_scoped(FLAGS_SCOPE).await?;
+        let mut base = BTreeMap::new();
+        for f in &new.flags {
+            let old = match f.base_version {
+                None => None,
+                Some(v) => crate::review::definition_at(tx.conn(), &new.target_app, &f.key, v)
+                    .await?
+                    .ok_or_else(|| {
+                        StoreError::Invalid(format!(
+                            "prod flag `{}` has no version {v} to base a promotion on",
+                            f.key
+                        ))
+                    })?,
+            };
+            base.insert(f.key.clone(), old);
+        }
+        let reviews = crate::review::reviews(&base, &new.flags);
+        let hash = review_hash(&reviews);
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO console_flag_promotions (target_app, requested_by, reason, flags, content_hash, status, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7) RETURNING id",
+            "INSERT INTO console_flag_promotions (target_app, requested_by, reason, flags, content_hash, status, created_at, expires_at, kind, base_flags, review, review_hash) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10, $11) RETURNING id",
         )
         .bind(&new.target_app)
         .bind(new.requested_by)
@@ -439,6 +490,10 @@ impl Store {
         .bind(&new.content_hash)
         .bind(new.created_at)
         .bind(new.expires_at)
+        .bind(kind.as_str())
+        .bind(to_json(&base)?)
+        .bind(to_json(&reviews)?)
+        .bind(&hash)
         .fetch_one(tx.conn())
         .await?;
         let promotion = new.with_id(id);
@@ -447,9 +502,11 @@ impl Store {
                 .target("promotion", id.to_string())
                 .app(promotion.target_app.clone())
                 .reason(promotion.reason.clone())
+                .with("kind", kind.as_str())
                 .with("content_hash", promotion.content_hash.clone())
                 .with("base_versions", json!(base_versions(&promotion)))
-                .with("diff", diff_json(diff)),
+                .with("diff", diff_json(diff))
+                .with("review", crate::review::audit_review(id, &reviews, &hash)),
         )
         .await?;
         tx.commit().await?;
@@ -510,11 +567,16 @@ impl Store {
             tx.rollback().await?;
             return Err(StoreError::NotFound(format!("promotion {id}")));
         };
+        let review = record.review_hash.as_ref().map(|hash| {
+            crate::review::audit_review(id, record.review.as_deref().unwrap_or(&[]), hash)
+        });
         let p = record.promotion;
         let event = event
             .target("promotion", id.to_string())
             .app(p.target_app.clone())
-            .with("content_hash", p.content_hash.clone());
+            .with("content_hash", p.content_hash.clone())
+            .with("kind", record.kind.as_str())
+            .with("review", review.unwrap_or(Value::Null));
         let decision = promotion::decide_approval(&p, approver, now)
             .and_then(|()| reviewed_hash.map_or(Ok(()), |h| promotion::check_content_hash(&p, h)));
         // Two people, not two accounts: neither may be in the other's invite line.

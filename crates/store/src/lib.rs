@@ -17,6 +17,7 @@ pub mod identity;
 pub mod jobs;
 pub mod keys;
 pub mod passkeys;
+pub mod review;
 pub mod sessions;
 pub mod testing;
 pub mod tokens;

@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use raxx_core::audit::{AuditEvent, Outcome};
@@ -27,6 +27,8 @@ use crate::state::AppState;
 struct LoginPage {
     layout: Layout,
     bootstrap_open: bool,
+    /// Where to land after the passkey (a safe same-origin path, or empty).
+    next: String,
 }
 
 /// Is some `ADMIN_EMAIL` address still without an operator? (An operator that exists, even
@@ -40,10 +42,19 @@ pub async fn bootstrap_pending(state: &AppState) -> AppResult<bool> {
     Ok(false)
 }
 
-pub async fn login_page(State(state): State<AppState>) -> AppResult<Response> {
+pub async fn login_page(
+    State(state): State<AppState>,
+    Query(q): Query<NextQuery>,
+) -> AppResult<Response> {
     let page = LoginPage {
         layout: Layout::new(&state, None, "Sign in", ""),
         bootstrap_open: bootstrap_pending(&state).await? && state.enrol_code_hash().await.is_some(),
+        next: q
+            .next
+            .as_deref()
+            .and_then(raxx_core::deeplink::safe_next)
+            .unwrap_or_default()
+            .to_owned(),
     };
     Ok(askama_html(&page))
 }
@@ -359,6 +370,9 @@ pub async fn login_start(
 #[derive(Deserialize)]
 pub struct LoginFinish {
     ceremony: String,
+    /// The deep link the sign-in started from (`/login?next=`), re-checked here.
+    #[serde(default)]
+    next: Option<String>,
     credential: PublicKeyCredential,
 }
 
@@ -444,7 +458,7 @@ pub async fn login_finish(
     ev.ip = ip;
     tx.record(ev).await?;
     tx.commit().await?;
-    let mut resp = Json(json!({"redirect": "/"})).into_response();
+    let mut resp = Json(json!({"redirect": after_sign_in(body.next.as_deref())})).into_response();
     resp.headers_mut()
         .append(header::SET_COOKIE, session_cookie(&state, &token));
     Ok(resp)
@@ -489,4 +503,31 @@ pub async fn logout(State(state): State<AppState>, ctx: Ctx) -> AppResult<Respon
     resp.headers_mut()
         .append(header::SET_COOKIE, clear_cookie(&state));
     Ok(resp)
+}
+
+// ------------------------------------------------------------------ deep links (issue 16)
+
+#[derive(Deserialize, Default)]
+pub struct NextQuery {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// Where a finished sign-in lands: `next` when it is a safe same-origin path
+/// ([`raxx_core::deeplink::safe_next`]), else the dashboard.
+fn after_sign_in(next: Option<&str>) -> &str {
+    next.and_then(raxx_core::deeplink::safe_next).unwrap_or("/")
+}
+
+/// The gate's redirect of a signed-out page GET: `/login?next=<path and query>` when that
+/// path is safe to come back to, else plain `/login`.
+pub fn login_redirect(uri: &axum::http::Uri) -> String {
+    let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    match raxx_core::deeplink::safe_next(target) {
+        Some(next) if next != "/" => format!(
+            "/login?next={}",
+            url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        ),
+        _ => "/login".to_owned(),
+    }
 }

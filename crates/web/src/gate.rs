@@ -490,7 +490,7 @@ async fn deny(
         if matches!(denial, Denial::Unauthenticated { .. })
             && route.method == axum::http::Method::GET
         {
-            return Redirect::to("/login").into_response();
+            return Redirect::to(&crate::auth::login_redirect(&parts.uri)).into_response();
         }
         let ctx = admin.map(|a| Ctx {
             env: state.env(),

@@ -60,6 +60,8 @@
     const cred = await navigator.credentials.get({ publicKey: pk });
     const done = await post("/auth/login/finish", {
       ceremony: start.ceremony,
+      // The deep link this sign-in started from; the server re-checks it is same-origin.
+      next: form.dataset.next || null,
       credential: {
         id: cred.id,
         rawId: b64.encode(cred.rawId),

@@ -143,7 +143,7 @@ fn observed(status: u16, location: Option<&str>, body: &str, route: &Route) -> S
         401 => "unauthenticated".into(),
         // The gate sends a signed-out browser from a page to the sign-in page.
         303 | 302
-            if location == Some("/login")
+            if location.is_some_and(|l| l == "/login" || l.starts_with("/login?next="))
                 && route.surface() == Surface::Page
                 && route.method == reqwest::Method::GET =>
         {

@@ -6,7 +6,8 @@
 //! - [`file`](mod@file): [`parse_flags_file`] for TOML, YAML and JSON (SPEC §7);
 //! - [`eval`]: [`evaluate`] with OpenFeature reasons and sticky percentage rollouts;
 //! - [`ofrep`]: OFREP request/response types, status codes and ETags;
-//! - [`diff`]: [`content_hash`] and [`diff_flags`].
+//! - [`diff`]: [`content_hash`] and [`diff_flags`];
+//! - [`review`]: [`review_flag`], the structured diff a promotion's reviewer reads.
 
 pub mod diff;
 pub mod eval;
@@ -14,6 +15,7 @@ pub mod file;
 mod locate;
 pub mod model;
 pub mod ofrep;
+pub mod review;
 mod semver;
 pub mod validate;
 
@@ -28,6 +30,7 @@ pub use file::{
 };
 pub use model::{AppFlags, Condition, Flag, FlagType, Op, Rule, Serve};
 pub use ofrep::{bulk_etag, etag_for, if_none_match};
+pub use review::{FlagReview, Mark, review_flag, review_hash};
 pub use validate::is_valid_name;
 
 #[cfg(test)]

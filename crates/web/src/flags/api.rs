@@ -67,6 +67,8 @@ pub(crate) fn promotion_json(
         "decided_at": r.decided_at,
         "decision_reason": r.decision_reason,
         "applied_at": r.applied_at,
+        "kind": r.kind,
+        "review_hash": r.review_hash,
         "flags": flags,
     })
 }
@@ -86,14 +88,17 @@ pub async fn promotions(
     )))
 }
 
-/// `GET /api/v1/promotions/{id}`: with each flag's change against prod now.
+/// `GET /api/v1/promotions/{id}`: with the review frozen at queue time (`review`: what was
+/// approved and applied) and, per flag, its `change` against prod now (drift since).
 pub async fn promotion(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> AppResult<Json<Value>> {
     let record = promote::find(&state, id).await?;
     let prod = state.store.flag_state(&record.promotion.target_app).await?;
-    Ok(Json(promotion_json(&record, Some(&prod))))
+    let mut body = promotion_json(&record, Some(&prod));
+    body["review"] = json!(state.store.promotion_review(&record).await?);
+    Ok(Json(body))
 }
 
 fn body<T: DeserializeOwned + Default>(bytes: &Bytes, required: bool) -> AppResult<T> {
@@ -120,15 +125,19 @@ struct QueueBody {
 pub async fn queue(State(state): State<AppState>, ctx: Ctx, bytes: Bytes) -> AppResult<Response> {
     let b: QueueBody = body(&bytes, true)?;
     let (p, diff) = promote::queue(&state, &ctx, &b.app, &b.flags, &b.reason, None).await?;
+    let record = promote::find(&state, p.id).await?;
+    let review = state.store.promotion_review(&record).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
             "id": p.id,
             "status": p.status,
+            "kind": record.kind,
             "target_app": p.target_app,
             "content_hash": p.content_hash,
             "expires_at": p.expires_at,
             "diff": diff,
+            "review": review,
         })),
     )
         .into_response())
@@ -195,4 +204,20 @@ pub async fn kill(
         "changed": killed.changed,
         "bypass": true,
     })))
+}
+
+/// `POST /api/v1/apps/{app}/flags/{key}/restore` `{"reason"}` → 201 with the queued restore
+/// promotion and its review; 409 `not_killed` when the flag is not killed (nothing queued).
+pub async fn restore(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((app, key)): Path<(String, String)>,
+    bytes: Bytes,
+) -> AppResult<Response> {
+    let b: ReasonBody = body(&bytes, true)?;
+    let p = promote::restore(&state, &ctx, &app, &key, &b.reason).await?;
+    let record = promote::find(&state, p.id).await?;
+    let mut answer = promotion_json(&record, None);
+    answer["review"] = json!(state.store.promotion_review(&record).await?);
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }

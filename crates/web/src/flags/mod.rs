@@ -15,6 +15,7 @@ pub mod ofrep;
 pub(crate) mod page_cache;
 pub mod pages;
 pub mod promote;
+mod review_view;
 pub mod source;
 mod view;
 
@@ -58,11 +59,13 @@ pub fn routes() -> Vec<Route> {
         route!(POST "/api/v1/promotions/{id}/approve", ProdWrite, Role(FLAG), "flag.promotion.approve", api::approve),
         route!(POST "/api/v1/promotions/{id}/reject", ProdWrite, Role(FLAG), "flag.promotion.reject", api::reject),
         route!(POST "/api/v1/apps/{app}/flags/{key}/kill", ProdWrite, Role(FLAG), "flag.kill", api::kill),
+        route!(POST "/api/v1/apps/{app}/flags/{key}/restore", ProdWrite, Role(FLAG), "flag.restore", api::restore),
         // Pages.
         route!(GET "/flags", Read, Role(FLAG), "flag.list", pages::index),
         route!(GET "/apps/{app}/flags", Read, Role(FLAG), "flag.list", pages::app_flags),
         route!(GET "/apps/{app}/flags/{key}", Read, Role(FLAG), "flag.view", pages::flag),
         route!(POST "/apps/{app}/flags/{key}/kill", ProdWrite, Role(FLAG), "flag.kill", pages::kill),
+        route!(POST "/apps/{app}/flags/{key}/restore", ProdWrite, Role(FLAG), "flag.restore", pages::restore),
         route!(GET "/promotions", Read, Role(FLAG), "flag.promotion.list", pages::promotions),
         route!(GET "/promotions/new", Read, Role(FLAG), "flag.promotion.new", pages::new_promotion),
         route!(POST "/promotions", ProdWrite, Role(FLAG), "flag.promotion.queue", pages::queue),

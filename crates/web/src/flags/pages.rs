@@ -14,11 +14,13 @@ use raxx_core::Env;
 use raxx_core::flags::diff_flag;
 use raxx_core::promotion::PromotionStatus;
 use raxx_core::rbac::Resource;
+use raxx_core::restore::PromotionKind;
 use serde::Deserialize;
 
 use super::api::status_filter;
 use super::page_cache::{LastFileView, sort_index};
 use super::promote::{self, promotable_apps};
+use super::review_view::{ReviewView, review_view};
 use super::view::{
     FlagRow, HistoryRow, VariantRow, default_text, history_rows, rule_text, variant_rows,
 };
@@ -189,6 +191,8 @@ struct FlagPage {
     flag: Option<FlagView>,
     history: Vec<HistoryRow>,
     can_kill: bool,
+    /// Killed (disabled by the kill switch) and the operator may queue a restore.
+    can_restore: bool,
 }
 
 /// `GET /apps/{app}/flags/{key}`: variants, rules in words, history; the kill switch on prod.
@@ -213,14 +217,40 @@ pub async fn flag(
     let can_kill = state.env() == Env::Prod
         && ctx.can_write(Resource::Flag)
         && stored.is_some_and(|s| s.flag.enabled);
+    let can_restore = state.env() == Env::Prod
+        && ctx.can_write(Resource::Flag)
+        && stored.is_some_and(|s| {
+            !s.flag.enabled
+                && history
+                    .first()
+                    .is_some_and(|h| h.version == s.version && h.via == "kill")
+        });
     Ok(render(&FlagPage {
         layout: Layout::new(&state, Some(&ctx), format!("{key} · {app}"), "Flags"),
         history: history_rows(&key, &history),
         flag,
         can_kill,
+        can_restore,
         app,
         key,
     }))
+}
+
+/// `POST /apps/{app}/flags/{key}/restore`: queue a restore promotion, land on its review.
+pub async fn restore(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((app, key)): Path<(String, String)>,
+    Form(f): Form<ReasonForm>,
+) -> AppResult<Response> {
+    let p = promote::restore(&state, &ctx, &app, &key, &f.reason).await?;
+    Ok(redirect_with_flash(
+        &format!("/promotions/{}", p.id),
+        &format!(
+            "Restore #{} of {key} queued: it carries only enabled = true on the current prod definition. Another flag admin must approve it within 7 days.",
+            p.id
+        ),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -453,6 +483,8 @@ struct PromotionPage {
     rows: Vec<PromotedRow>,
     can_decide: bool,
     own: bool,
+    restore: bool,
+    review: ReviewView,
 }
 
 /// `GET /promotions/{id}`: each flag against prod now; approve/reject on prod.
@@ -496,6 +528,13 @@ pub async fn promotion(
         .collect();
     let pending = p.status == PromotionStatus::Pending;
     let own = ctx.admin_id() == Some(p.requested_by);
+    let frozen = state.store.promotion_review(&record).await?;
+    let bases: Vec<(String, Option<i64>)> = p
+        .flags
+        .iter()
+        .map(|f| (f.key.clone(), f.base_version))
+        .collect();
+    let review = review_view(&frozen, &bases);
     Ok(render(&PromotionPage {
         layout: Layout::new(
             &state,
@@ -523,6 +562,8 @@ pub async fn promotion(
         rows,
         can_decide: state.env() == Env::Prod && pending && ctx.can_write(Resource::Flag),
         own,
+        restore: record.kind == PromotionKind::Restore,
+        review,
     }))
 }
 

@@ -1,12 +1,14 @@
 //! The actions behind both the promotion pages and their JSON twins: one implementation
 //! each. Queueing reads staging (through [`source`](super::source)) and prod, and binds the
 //! promotion to what was shown; approval, rejection and the kill switch are single
-//! audited transactions in the store.
+//! audited transactions in the store. A restore after a kill queues a promotion of the
+//! prod definition with only `enabled = true`.
 
 use raxx_core::Env;
 use raxx_core::audit::Outcome;
-use raxx_core::flags::{FlagChange, diff_flags};
+use raxx_core::flags::{FlagChange, diff_flag, diff_flags};
 use raxx_core::promotion::{NewPromotion, PromotedFlag, Promotion};
+use raxx_core::restore::{ProdFlag, PromotionKind, plan_restore};
 use raxx_store::flags::{Applied, FlagState, Killed, PromotionRecord};
 use raxx_store::now_ms;
 use sha2::{Digest, Sha256};
@@ -196,5 +198,57 @@ pub async fn kill(
     Ok(state
         .store
         .kill_flag(app, key, reason, &email, event)
+        .await?)
+}
+
+/// Queue a restore of a killed prod flag: a promotion carrying only `enabled = true` on
+/// the current prod definition, reviewed like any other. 409 `not_killed` (nothing queued)
+/// when the flag is enabled or was disabled by something other than the kill switch.
+pub async fn restore(
+    state: &AppState,
+    ctx: &Ctx,
+    app: &str,
+    key: &str,
+    reason: &str,
+) -> AppResult<Promotion> {
+    prod_only(state)?;
+    let cfg = known_app(state, app)?;
+    ctx.check_target_env(state, cfg.env, &format!("the app {app}"))
+        .await?;
+    let (me, _) = operator(ctx)?;
+    let prod = state.store.flag_state(app).await?;
+    let Some(current) = prod.flags.get(key) else {
+        return Err(AppError::NotFound(format!("`{app}` has no flag `{key}`")));
+    };
+    let last = state.store.flag_history(app, key, 1).await?;
+    let written_via = last
+        .first()
+        .filter(|h| h.version == current.version)
+        .map(|h| h.via.as_str());
+    let promoted = plan_restore(
+        key,
+        ProdFlag {
+            flag: &current.flag,
+            version: current.version,
+            written_via,
+        },
+    )
+    .map_err(|e| AppError::Conflict {
+        status: 409,
+        code: e.code(),
+        message: e.to_string(),
+    })?;
+    let diff: Vec<FlagChange> = diff_flag(key, Some(&current.flag), promoted.new.as_ref())
+        .into_iter()
+        .collect();
+    let new =
+        NewPromotion::queue(app, me, reason, vec![promoted], now_ms()).map_err(promotion_error)?;
+    let event = ctx
+        .event("flag.restore", Outcome::Allowed)
+        .with("flag", key)
+        .with("from_version", current.version);
+    Ok(state
+        .store
+        .queue_promotion_as(new, &diff, PromotionKind::Restore, event)
         .await?)
 }
