@@ -167,6 +167,8 @@ pub async fn serve(
 
     // Keeps the key and flag caches' change signal live while serving (stops on return).
     let _changes = state.store.watch_changes();
+    // Writes the keys' "last used" in batches (keycache.rs); stops on return.
+    let usage = crate::keycache::UsageFlusher::start(state.key_cache.clone(), state.store.clone());
     let app = build_router(state);
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -212,5 +214,6 @@ pub async fn serve(
     {
         tracing::warn!("shutdown grace ran out; closing the remaining connections");
     }
+    usage.finish().await;
     Ok(())
 }
