@@ -184,6 +184,10 @@ test("key rotation on staging: confirmation names app and env, secret shown once
     const { ctx, page } = await signedIn(staging, "alice@raxx.test");
     await page.goto(staging.url("/tokens"));
     await screenshot(page, "staging-tokens");
+    // The token's id, which the rotation keeps (SPEC §8): /tokens/key:N/rotate.
+    const rotateHref = await page.getAttribute("a:has-text('Rotate…')", "href");
+    const tokenId = rotateHref.split("/")[2];
+    assert.match(tokenId, /^key:\d+$/, rotateHref);
     await page.click("a:has-text('Rotate…')");
     const question = await page.textContent("h1");
     assert.match(question, /raxx-api-staging/, question);
@@ -197,11 +201,21 @@ test("key rotation on staging: confirmation names app and env, secret shown once
     assert.match(await page.textContent("h1"), /was rotated on STAGING/);
     const secret = await page.inputValue("input.copy");
     assert.ok(secret.length > 20 && secret !== oldKey, "a new secret");
+    assert.ok((await page.textContent("main")).includes(`still ${tokenId}`), "the same id after rotation");
+    // The copy button comes from /static/copy.js (no inline script).
+    await page.click("button[data-copy]");
+    assert.match(await page.textContent("[data-copy-status]"), /Copied|Selected/);
     await screenshot(page, "staging-token-result");
 
     // Shown once: back on the tokens page, the secret is nowhere.
     await page.goto(staging.url("/tokens"));
     assert.ok(!(await page.content()).includes(secret), "the secret is not on the tokens page");
+    // One row for the token, its two versions under it; revoke-previous on the same id.
+    assert.equal(await page.locator(`tr[data-token="${tokenId}"]`).count(), 1);
+    const row = await page.textContent(`tr[data-token="${tokenId}"]`);
+    assert.match(row, /version 2/);
+    assert.match(row, /version 1/);
+    assert.equal(await page.getAttribute(`tr[data-token="${tokenId}"] form`, "action"), `/tokens/${tokenId}/revoke-previous`);
 
     // Both keys work during the grace period.
     assert.equal((await ofrep(staging, secret, "theme", { targetingKey: "u" })).status, 200);

@@ -1,4 +1,10 @@
 //! App API keys. The secret is shown once; the table keeps its SHA-256.
+//!
+//! A key *token* keeps its id across rotations (SPEC §8): each row of `console_app_keys`
+//! is one *version* (one secret), and `token_id` names the token (the id of its first
+//! version). The `*_token` functions act on a token; the others on one version.
+
+use std::collections::HashMap;
 
 use raxx_core::gate::KeyKind;
 use raxx_core::secret::{hash_token, new_token};
@@ -10,7 +16,10 @@ use crate::{AuditTx, Result, Store, StoreError, now_ms};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AppKey {
+    /// This version's row.
     pub id: i64,
+    /// The token this version belongs to (`key:<token_id>`), the same across rotations.
+    pub token_id: i64,
     pub app: String,
     pub kind: KeyKind,
     pub name: String,
@@ -31,6 +40,7 @@ fn app_key(r: &AnyRow) -> Result<AppKey> {
     let kind: String = r.try_get("kind")?;
     Ok(AppKey {
         id: r.try_get("id")?,
+        token_id: r.try_get("token_id")?,
         app: r.try_get("app")?,
         kind: kind.parse().map_err(StoreError::Invalid)?,
         name: r.try_get("name")?,
@@ -42,8 +52,7 @@ fn app_key(r: &AnyRow) -> Result<AppKey> {
     })
 }
 
-const COLS: &str =
-    "id, app, kind, name, created_at, created_by, rotated_from, grace_until, revoked_at";
+const COLS: &str = "id, COALESCE(token_id, id) AS token_id, app, kind, name, created_at, created_by, rotated_from, grace_until, revoked_at";
 
 impl Store {
     /// A live key by its secret (revoked keys and keys past their grace period are not).
@@ -104,7 +113,55 @@ impl Store {
         };
         rows.iter().map(app_key).collect()
     }
+
+    /// Every version of the token `key:<token_id>`, oldest first (empty: no such token).
+    pub async fn app_key_versions(&self, token_id: i64) -> Result<Vec<AppKey>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLS} FROM console_app_keys WHERE COALESCE(token_id, id) = $1 ORDER BY id"
+        )))
+        .bind(token_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(app_key).collect()
+    }
+
+    /// When each key version was last used (by version id), as last flushed.
+    pub async fn app_key_last_used(&self) -> Result<HashMap<i64, i64>> {
+        let rows = sqlx::query("SELECT key_id, last_used_at FROM console_app_key_usage")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("key_id")?, r.try_get("last_used_at")?)))
+            .collect()
+    }
+
+    /// Record when key versions were last used: `(version id, at)` pairs, in one
+    /// statement per [`USAGE_BATCH`]. Bookkeeping (like a session's `last_seen_at`): no
+    /// audit row, and a later time never goes backwards.
+    pub async fn record_key_uses(&self, uses: &[(i64, i64)]) -> Result<()> {
+        for chunk in uses.chunks(USAGE_BATCH) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+                .collect();
+            let sql = format!(
+                "INSERT INTO console_app_key_usage (key_id, last_used_at) VALUES {} \
+                 ON CONFLICT (key_id) DO UPDATE SET last_used_at = CASE \
+                 WHEN excluded.last_used_at > console_app_key_usage.last_used_at \
+                 THEN excluded.last_used_at ELSE console_app_key_usage.last_used_at END",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (id, at) in chunk {
+                q = q.bind(*id).bind(*at);
+            }
+            q.execute(&self.pool).await?;
+        }
+        Ok(())
+    }
 }
+
+/// Most key versions one usage statement writes.
+pub const USAGE_BATCH: usize = 200;
 
 impl AuditTx {
     /// Issue a key; returns the secret (shown once) and the key's id.
@@ -125,16 +182,17 @@ impl AuditTx {
         kind: KeyKind,
         name: &str,
         created_by: &str,
-        rotated_from: Option<i64>,
+        rotated_from: Option<(i64, i64)>,
         now: i64,
     ) -> Result<(String, i64)> {
+        // rotated_from: (the version replaced, its token); a new token is its own first version.
         let secret = new_token(match kind {
             KeyKind::Client => "rxc_",
             KeyKind::Deploy => "rxd_",
             KeyKind::Read => "rxr_",
         });
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO console_app_keys (app, kind, name, secret_hash, created_at, created_by, rotated_from) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            "INSERT INTO console_app_keys (app, kind, name, secret_hash, created_at, created_by, rotated_from, token_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(app)
         .bind(kind.as_str())
@@ -142,9 +200,16 @@ impl AuditTx {
         .bind(hash_token(&secret))
         .bind(now)
         .bind(created_by)
-        .bind(rotated_from)
+        .bind(rotated_from.map(|(version, _)| version))
+        .bind(rotated_from.map(|(_, token)| token))
         .fetch_one(self.conn())
         .await?;
+        if rotated_from.is_none() {
+            sqlx::query("UPDATE console_app_keys SET token_id = id WHERE id = $1")
+                .bind(id)
+                .execute(self.conn())
+                .await?;
+        }
         Ok((secret, id))
     }
 
@@ -203,7 +268,14 @@ impl AuditTx {
             )));
         }
         let (secret, new_id) = self
-            .insert_app_key(&old.app, old.kind, &old.name, rotated_by, Some(id), now)
+            .insert_app_key(
+                &old.app,
+                old.kind,
+                &old.name,
+                rotated_by,
+                Some((id, old.token_id)),
+                now,
+            )
             .await?;
         let new = self.app_key_in_tx(new_id).await?;
         Ok((secret, new))
@@ -233,6 +305,99 @@ impl AuditTx {
             revoked_at: Some(now),
             ..previous
         })
+    }
+
+    /// The versions of token `key:<token_id>` inside this transaction, oldest first.
+    async fn versions_in_tx(&mut self, token_id: i64) -> Result<Vec<AppKey>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLS} FROM console_app_keys WHERE COALESCE(token_id, id) = $1 ORDER BY id"
+        )))
+        .bind(token_id)
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter().map(app_key).collect()
+    }
+
+    /// Rotate the token `key:<token_id>` (dual-phase, SPEC §8): its current version keeps
+    /// working until `grace_until`, a new version works at once, and the token keeps its
+    /// id. Returns the new secret (shown once), the new version and its number (1 for a
+    /// token's first version, one more per rotation). `NotFound` when the
+    /// token does not exist (or `token_id` names a later version, not a token);
+    /// `Conflict` while a previous version is still in its grace period (one at a time)
+    /// or when no version is current.
+    pub async fn rotate_app_key_token(
+        &mut self,
+        token_id: i64,
+        grace_until: i64,
+        rotated_by: &str,
+        now: i64,
+    ) -> Result<(String, AppKey, usize)> {
+        let versions = self.token_versions(token_id).await?;
+        if let Some(previous) = versions
+            .iter()
+            .find(|v| v.grace_until.is_some() && v.is_live(now))
+        {
+            return Err(StoreError::Conflict(format!(
+                "the previous version of key:{token_id} (created {}) is still in its grace period; revoke it first (revoke-previous) or wait until it ends",
+                previous.created_at
+            )));
+        }
+        let Some(current) = versions
+            .iter()
+            .rev()
+            .find(|v| v.revoked_at.is_none() && v.grace_until.is_none())
+        else {
+            return Err(StoreError::Conflict(format!(
+                "key:{token_id} has no current version to rotate (every version was revoked)"
+            )));
+        };
+        let (secret, new) = self
+            .rotate_app_key(current.id, grace_until, rotated_by, now)
+            .await?;
+        Ok((secret, new, versions.len() + 1))
+    }
+
+    /// End the grace period of the previous version of token `key:<token_id>` now.
+    /// Returns that version. `Conflict` when no previous version is still working.
+    pub async fn revoke_previous_app_key_token(
+        &mut self,
+        token_id: i64,
+        now: i64,
+    ) -> Result<AppKey> {
+        let versions = self.token_versions(token_id).await?;
+        let Some(previous) = versions
+            .into_iter()
+            .find(|v| v.grace_until.is_some() && v.is_live(now))
+        else {
+            return Err(StoreError::Conflict(format!(
+                "key:{token_id} has no previous version in its grace period"
+            )));
+        };
+        let done = sqlx::query(
+            "UPDATE console_app_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(previous.id)
+        .execute(self.conn())
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict(format!(
+                "the previous version of key:{token_id} changed while it was being revoked"
+            )));
+        }
+        Ok(AppKey {
+            revoked_at: Some(now),
+            ..previous
+        })
+    }
+
+    /// The versions of a token, refusing an id that is not a token's.
+    async fn token_versions(&mut self, token_id: i64) -> Result<Vec<AppKey>> {
+        let versions = self.versions_in_tx(token_id).await?;
+        if versions.is_empty() {
+            return Err(StoreError::NotFound(format!("key:{token_id}")));
+        }
+        Ok(versions)
     }
 
     /// Mark a key whose grace period ended as revoked (at the end of its grace period),

@@ -277,3 +277,87 @@ async fn one_lease_per_provider_token() {
         );
     }
 }
+
+/// Issue 17: rotate and revoke-previous act on a token, which keeps its id; every
+/// version carries the token's id.
+#[tokio::test]
+async fn a_key_token_keeps_its_id_across_rotations() {
+    for url in raxx_store::testing::database_urls().await {
+        let store = store(&url).await;
+        let (first_secret, token) = new_key(&store).await;
+        let now = now_ms();
+        let mut tx = store.begin().await.expect("begin");
+        let (second_secret, v2, n) = tx
+            .rotate_app_key_token(token, now + 3_600_000, "7", now)
+            .await
+            .expect("rotate");
+        tx.record(event("token.rotate")).await.expect("audit");
+        tx.commit().await.expect("commit");
+        assert_eq!((v2.token_id, n), (token, 2), "{url}");
+        assert_ne!(v2.id, token, "a new version row");
+
+        // One previous version at a time, on the token's id.
+        let mut tx = store.begin().await.expect("begin");
+        let again = tx.rotate_app_key_token(token, now + 1, "7", now).await;
+        assert!(
+            matches!(&again, Err(StoreError::Conflict(m)) if m.contains("grace period")),
+            "{again:?}"
+        );
+        // A later version's row id is not a token.
+        let not_token = tx.rotate_app_key_token(v2.id, now + 1, "7", now).await;
+        assert!(
+            matches!(not_token, Err(StoreError::NotFound(_))),
+            "{not_token:?}"
+        );
+        tx.rollback().await.expect("rollback");
+
+        let mut tx = store.begin().await.expect("begin");
+        let previous = tx
+            .revoke_previous_app_key_token(token, now_ms())
+            .await
+            .expect("revoke previous");
+        tx.record(event("token.revoke_previous"))
+            .await
+            .expect("audit");
+        tx.commit().await.expect("commit");
+        assert_eq!(previous.id, token, "the first version was the previous one");
+        assert!(!live(&store, &first_secret).await);
+        assert!(live(&store, &second_secret).await);
+
+        let mut tx = store.begin().await.expect("begin");
+        let (_, v3, n) = tx
+            .rotate_app_key_token(token, now_ms(), "7", now_ms())
+            .await
+            .expect("rotate again");
+        tx.record(event("token.rotate")).await.expect("audit");
+        tx.commit().await.expect("commit");
+        assert_eq!((v3.token_id, n), (token, 3));
+        let versions = store.app_key_versions(token).await.expect("versions");
+        assert_eq!(
+            versions.iter().map(|v| v.token_id).collect::<Vec<_>>(),
+            vec![token; 3]
+        );
+        assert!(
+            store
+                .app_key_versions(v3.id)
+                .await
+                .expect("none")
+                .is_empty()
+        );
+
+        // "Last used" is bookkeeping: batched upserts, never backwards.
+        store
+            .record_key_uses(&[(v2.id, 50), (v3.id, 70)])
+            .await
+            .expect("uses");
+        store
+            .record_key_uses(&[(v2.id, 40), (v3.id, 90)])
+            .await
+            .expect("uses");
+        let used = store.app_key_last_used().await.expect("read");
+        assert_eq!((used.get(&v2.id), used.get(&v3.id)), (Some(&50), Some(&90)));
+        let many: Vec<(i64, i64)> = (1..=450).map(|i| (1_000_000 + i, i)).collect();
+        store.record_key_uses(&many).await.expect("several batches");
+        assert_eq!(store.app_key_last_used().await.expect("read").len(), 452);
+    }
+}

@@ -8,13 +8,19 @@
 //! the database again. While the signal is not live every request reads the database.
 //! Write routes always read the database.
 //!
+//! "Last used" per key version (issue 17) comes from the same entries: a use moves an
+//! entry's `verified_at`, and [`KeyCache::flush_usage`] (every [`USAGE_FLUSH_EVERY`], from
+//! [`UsageFlusher`] while serving) writes the uses since its last run in batches — never a
+//! write per request. What a crash loses is at most that interval's "last used".
+//!
 //! When the database is unreachable, a read route accepts a key this process knew to be
 //! valid within [`OUTAGE_GRACE_MS`]; revocations made during the outage cannot be seen by
 //! anyone and apply as soon as the database is back.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use raxx_core::secret::hash_token;
 use raxx_store::keys::AppKey;
@@ -25,6 +31,8 @@ pub const OUTAGE_GRACE_MS: i64 = 15 * 60_000;
 /// Most unknown keys remembered; past it they are all forgotten (a client hammering with
 /// random keys costs database reads, not memory).
 pub const MAX_UNKNOWN: usize = 1024;
+/// How often "last used" times are written to the database.
+pub const USAGE_FLUSH_EVERY: Duration = Duration::from_secs(5);
 /// Past this many entries, keys not verified within [`OUTAGE_GRACE_MS`] are dropped.
 const PRUNE_AT: usize = 10_000;
 
@@ -34,13 +42,20 @@ struct Entry {
     key: Option<AppKey>,
     /// The change generation taken before the database read.
     generation: u64,
-    /// Last time the key was known valid (read from the database, or served while fresh).
+    /// Last time the key was known valid (read from the database, or served while fresh):
+    /// the key's last use through this process.
     verified_at: AtomicI64,
+    /// The `verified_at` the last usage flush took.
+    flushed_at: AtomicI64,
 }
 
 #[derive(Debug, Default)]
 pub struct KeyCache {
     keys: RwLock<Keys>,
+    /// Uses a failed flush could not write, by key version id: written by the next one.
+    unflushed: Mutex<HashMap<i64, i64>>,
+    /// Flushes that wrote something (tests tell a flush from a write per request).
+    flushes: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -128,6 +143,7 @@ impl KeyCache {
             key,
             generation,
             verified_at: AtomicI64::new(now),
+            flushed_at: AtomicI64::new(0),
         };
         if let Some(old) = m.by_hash.insert(hash, entry)
             && old.key.is_none()
@@ -137,6 +153,58 @@ impl KeyCache {
         if unknown {
             m.unknown += 1;
         }
+    }
+
+    /// Uses since the last call: `(key version id, last use)` for every key whose last
+    /// use moved since, plus what a failed flush left.
+    fn take_uses(&self) -> Vec<(i64, i64)> {
+        let mut uses: HashMap<i64, i64> = self
+            .unflushed
+            .lock()
+            .map(|mut m| std::mem::take(&mut *m))
+            .unwrap_or_default();
+        if let Ok(m) = self.keys.read() {
+            for e in m.by_hash.values() {
+                let Some(key) = &e.key else { continue };
+                let used = e.verified_at.load(Ordering::Relaxed);
+                if e.flushed_at.fetch_max(used, Ordering::Relaxed) < used {
+                    let at = uses.entry(key.id).or_insert(used);
+                    *at = (*at).max(used);
+                }
+            }
+        }
+        let mut uses: Vec<(i64, i64)> = uses.into_iter().collect();
+        uses.sort_unstable();
+        uses
+    }
+
+    /// Write the uses since the last flush (batched, no audit row: bookkeeping like a
+    /// session's `last_seen_at`). Returns how many key versions it wrote.
+    pub async fn flush_usage(&self, store: &Store) -> Result<usize, StoreError> {
+        let uses = self.take_uses();
+        if uses.is_empty() {
+            return Ok(0);
+        }
+        match store.record_key_uses(&uses).await {
+            Ok(()) => {
+                self.flushes.fetch_add(1, Ordering::Relaxed);
+                Ok(uses.len())
+            }
+            Err(e) => {
+                if let Ok(mut m) = self.unflushed.lock() {
+                    for (id, at) in uses {
+                        let kept = m.entry(id).or_insert(at);
+                        *kept = (*kept).max(at);
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// How many flushes wrote something so far.
+    pub fn flushes(&self) -> u64 {
+        self.flushes.load(Ordering::Relaxed)
     }
 
     /// A key known valid within the grace window, for use only while the database is down.
@@ -149,6 +217,46 @@ impl KeyCache {
     }
 }
 
+/// Flushes "last used" every [`USAGE_FLUSH_EVERY`] while it lives (and stops when
+/// dropped); [`crate::serve`] holds one.
+pub struct UsageFlusher {
+    task: tokio::task::JoinHandle<()>,
+    cache: Arc<KeyCache>,
+    store: Store,
+}
+
+impl UsageFlusher {
+    pub fn start(cache: Arc<KeyCache>, store: Store) -> UsageFlusher {
+        let (c, s) = (cache.clone(), store.clone());
+        let task = tokio::spawn(async move {
+            let start = tokio::time::Instant::now() + USAGE_FLUSH_EVERY;
+            let mut every = tokio::time::interval_at(start, USAGE_FLUSH_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                if let Err(e) = c.flush_usage(&s).await {
+                    tracing::debug!(error = %e, "key last-used times not written yet");
+                }
+            }
+        });
+        UsageFlusher { task, cache, store }
+    }
+
+    /// Stop, writing what is left first (at shutdown).
+    pub async fn finish(self) {
+        self.task.abort();
+        if let Err(e) = self.cache.flush_usage(&self.store).await {
+            tracing::warn!(error = %e, "key last-used times of the last seconds were not written");
+        }
+    }
+}
+
+impl Drop for UsageFlusher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +265,7 @@ mod tests {
     fn key(id: i64) -> AppKey {
         AppKey {
             id,
+            token_id: id,
             app: "app".into(),
             kind: KeyKind::Client,
             name: "k".into(),
@@ -196,6 +305,22 @@ mod tests {
         // An older read never replaces a newer one.
         c.insert("h".into(), None, 6, 20);
         assert!(matches!(c.fresh("h", 7, 10), Some(Some(_))));
+    }
+
+    #[test]
+    fn uses_are_taken_once_per_move_of_the_last_use() {
+        let c = KeyCache::default();
+        c.insert("a".into(), Some(key(1)), 1, 100);
+        c.insert("b".into(), Some(key(2)), 1, 150);
+        c.insert("x".into(), None, 1, 100);
+        assert_eq!(c.take_uses(), vec![(1, 100), (2, 150)]);
+        assert!(c.take_uses().is_empty(), "nothing moved since");
+        assert!(matches!(c.fresh("a", 1, 300), Some(Some(_))));
+        assert!(matches!(c.fresh("a", 1, 200), Some(Some(_))), "late clock");
+        assert_eq!(c.take_uses(), vec![(1, 300)], "the latest use only");
+        // What a failed flush left comes back with the next one.
+        c.unflushed.lock().unwrap().insert(2, 400);
+        assert_eq!(c.take_uses(), vec![(2, 400)]);
     }
 
     #[test]

@@ -165,6 +165,10 @@ pub async fn asset(Path(file): Path<String>) -> Response {
             include_str!("../static/passkeys.js"),
             "text/javascript; charset=utf-8",
         ),
+        "copy.js" => (
+            include_str!("../static/copy.js"),
+            "text/javascript; charset=utf-8",
+        ),
         "favicon.svg" => (include_str!("../static/favicon.svg"), "image/svg+xml"),
         _ => return AppError::NotFound(format!("asset {file}")).into_response(),
     };

@@ -302,6 +302,8 @@ pub async fn serve(
         }
     });
     let _upkeep = AbortOnDrop(upkeep);
+    // Writes the keys' "last used" in batches (keycache.rs); stops on return.
+    let usage = crate::keycache::UsageFlusher::start(state.key_cache.clone(), state.store.clone());
     let app = build_router(state);
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -347,5 +349,6 @@ pub async fn serve(
     {
         tracing::warn!("shutdown grace ran out; closing the remaining connections");
     }
+    usage.finish().await;
     Ok(())
 }

@@ -6,10 +6,14 @@
 //! - [`inventory`]: the list and each token's state (pure parts table-tested).
 //! - [`rotation`]: rotate / revoke-previous, shared by pages, the JSON API and the sweep.
 //! - [`sweep`]: the config sync, [`rotation_sweep`], [`expiring_tokens`].
+//! - [`history`]: one token's page: its versions and rotation history.
+//! - [`depends`]: the warning before rotating a key the other console depends on.
 //!
-//! Token ids are `key:<n>` (an app key) or `<provider>:<n>` (`heroku:3`); see
-//! docs/tokens.md.
+//! Token ids are `key:<n>` (an app key) or `<provider>:<n>` (`heroku:3`), kept across
+//! rotations; see docs/tokens.md.
 
+pub mod depends;
+pub mod history;
 pub mod inventory;
 pub mod rotation;
 pub mod sweep;
@@ -27,7 +31,7 @@ use raxx_store::now_ms;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub use inventory::{Token, TokenId, TokenState};
+pub use inventory::{Token, TokenId, TokenState, Version, VersionState};
 pub use rotation::{Actor, GRACE_DEFAULT, GRACE_MAX, Rotation};
 pub use sweep::{ExpiringToken, SweepReport, expiring_tokens, rotation_sweep};
 
@@ -43,10 +47,12 @@ pub fn routes() -> Vec<Route> {
     use Access::Role;
     vec![
         route!(GET "/tokens", Read, Role(Resource::Token), "token.view", tokens_page),
+        route!(GET "/tokens/{id}", Read, Role(Resource::Token), "token.view", history::token_page),
         route!(GET "/tokens/{id}/rotate", Read, Role(Resource::Token), "token.rotate.confirm", confirm_page),
         route!(POST "/tokens/{id}/rotate", Write, Role(Resource::Token), "token.rotate", rotate_page),
         route!(POST "/tokens/{id}/revoke-previous", Write, Role(Resource::Token), "token.revoke_previous", revoke_previous_page),
         route!(GET "/api/v1/tokens", Read, Role(Resource::Token), "token.list", api_list),
+        route!(GET "/api/v1/tokens/{id}", Read, Role(Resource::Token), "token.list", history::api_token),
         route!(POST "/api/v1/tokens/{id}/rotate", Write, Role(Resource::Token), "token.rotate", api_rotate),
         route!(POST "/api/v1/tokens/{id}/revoke-previous", Write, Role(Resource::Token), "token.revoke_previous", api_revoke_previous),
     ]
@@ -119,6 +125,7 @@ fn token_json(t: &Token, now: i64) -> Value {
         "state": t.state.as_str(),
         "grace_until": t.previous.as_ref().map(|p| p.grace_until),
         "auto_rotate": t.manual_reason.is_none(),
+        "versions": t.versions.iter().map(version_json).collect::<Vec<_>>(),
     });
     if let TokenId::Provider { .. } = t.id {
         v["authorization_id"] = json!(t.authorization_id);
@@ -127,9 +134,33 @@ fn token_json(t: &Token, now: i64) -> Value {
         v["last_error"] = json!(t.last_error);
         v["manual_reason"] = json!(t.manual_reason);
     } else {
-        v["previous_id"] = json!(t.previous.as_ref().map(|p| &p.reference));
+        v["version"] = json!(t.versions.first().and_then(|v| v.number));
+        v["previous_version"] = json!(
+            t.versions
+                .iter()
+                .find(|v| v.state == VersionState::Previous)
+                .and_then(|v| v.number)
+        );
     }
     v
+}
+
+/// One version in the JSON API: `{"version": 2, "state": "current", ...}` for app keys,
+/// `{"authorization_id": "...", "state": "previous", ...}` for provider tokens.
+pub fn version_json(v: &Version) -> Value {
+    let mut out = json!({
+        "state": v.state.as_str(),
+        "created_at": v.created_at,
+        "created_by": v.created_by,
+        "grace_until": v.grace_until,
+        "ended_at": v.ended_at,
+        "last_used_at": v.last_used_at,
+    });
+    match v.number {
+        Some(n) => out["version"] = json!(n),
+        None => out["authorization_id"] = json!(v.authorization_id),
+    }
+    out
 }
 
 pub async fn api_list(State(state): State<AppState>) -> AppResult<Json<Value>> {
@@ -169,8 +200,10 @@ fn rotation_json(r: &Rotation) -> Value {
     match &r.secret {
         Some(secret) => {
             v["secret"] = json!(secret);
-            v["previous_id"] = json!(r.previous_id.to_string());
+            v["version"] = json!(r.version);
+            v["previous_version"] = json!(r.version.map(|n| n - 1).filter(|n| *n > 0));
             v["provider"] = json!("local");
+            v["notice"] = json!(r.notice);
         }
         None => {
             v["provider"] = json!(match &r.id {
@@ -234,6 +267,50 @@ pub struct TokenRow {
     pub state_class: &'static str,
     pub notes: Vec<String>,
     pub has_previous: bool,
+    /// The current version, then the previous one while it works.
+    pub versions: Vec<VersionRow>,
+}
+
+/// One version under its token's row.
+pub struct VersionRow {
+    /// "version 2", or "authorization 01234567-…".
+    pub label: String,
+    /// `current` / `previous` / `ended`.
+    pub state: &'static str,
+    /// "since 2026-11-20 09:30:00 UTC by ops@raxx.test · last used …".
+    pub detail: String,
+}
+
+pub fn version_row(v: &Version) -> VersionRow {
+    let mut parts = Vec::new();
+    match (v.state, v.created_at) {
+        (VersionState::Previous, _) => {
+            if let Some(g) = v.grace_until {
+                parts.push(format!("works until {} UTC", fmt_time(g)));
+            }
+        }
+        (VersionState::Ended, _) => {
+            if let Some(e) = v.ended_at {
+                parts.push(format!("ended {} UTC", fmt_time(e)));
+            }
+        }
+        (VersionState::Current, Some(at)) => parts.push(format!("since {} UTC", fmt_time(at))),
+        (VersionState::Current, None) => {}
+    }
+    if let Some(by) = &v.created_by {
+        parts.push(format!("by {by}"));
+    }
+    if v.number.is_some() {
+        parts.push(match v.last_used_at {
+            Some(at) => format!("last used {} UTC", fmt_time(at)),
+            None => "never used".into(),
+        });
+    }
+    VersionRow {
+        label: v.label(),
+        state: v.state.as_str(),
+        detail: parts.join(" · "),
+    }
 }
 
 pub struct AppTokens {
@@ -262,7 +339,7 @@ pub async fn tokens_page(State(state): State<AppState>, ctx: Ctx) -> AppResult<R
             rows: tokens
                 .iter()
                 .filter(|t| t.app == app.name)
-                .map(|t| token_row(t, now))
+                .map(|t| token_row(t, now, state.env()))
                 .collect(),
         })
         .collect();
@@ -273,7 +350,7 @@ pub async fn tokens_page(State(state): State<AppState>, ctx: Ctx) -> AppResult<R
     }))
 }
 
-fn token_row(t: &Token, now: i64) -> TokenRow {
+fn token_row(t: &Token, now: i64, env: raxx_core::Env) -> TokenRow {
     let mut notes = Vec::new();
     if let Some(p) = &t.previous {
         notes.push(if t.previous_pending(now) {
@@ -285,6 +362,11 @@ fn token_row(t: &Token, now: i64) -> TokenRow {
         } else {
             format!("previous {} works until then", p.reference)
         });
+    }
+    if let (TokenId::Key(_), Ok(kind)) = (&t.id, t.kind.parse()) {
+        notes.extend(depends::dependent(env, kind).map(|other| {
+            format!("the {other} console may read flags with this key (staging_source_key)")
+        }));
     }
     if let (TokenId::Provider { .. }, Some(why)) = (&t.id, &t.manual_reason) {
         notes.push(format!("cannot rotate: {why}"));
@@ -310,6 +392,7 @@ fn token_row(t: &Token, now: i64) -> TokenRow {
         state_class: t.state.css(),
         notes,
         has_previous: t.previous.is_some(),
+        versions: t.versions.iter().map(version_row).collect(),
     }
 }
 
@@ -324,6 +407,11 @@ struct ConfirmPage {
     question: String,
     provider: bool,
     published_to: Vec<String>,
+    /// Another console depends on this key (a staging read key: prod's
+    /// staging_source_key); shown above the form.
+    depends: Option<String>,
+    /// "last used 2026-11-20 09:30:00 UTC", for an app key.
+    last_used: Option<String>,
 }
 
 /// "Rotate the client key of raxx-api-staging on STAGING?": rendered only for an
@@ -380,8 +468,21 @@ pub async fn confirm_page(
     } else {
         format!("{} {}", token.noun(), token.name)
     };
+    let depends = match (&token.id, token.kind.parse()) {
+        (TokenId::Key(_), Ok(kind)) => depends::warning(state.env(), kind, &token.app),
+        _ => None,
+    };
+    let last_used = match &token.id {
+        TokenId::Key(_) => token.versions.first().map(|v| match v.last_used_at {
+            Some(at) => format!("The current version was last used {} UTC.", fmt_time(at)),
+            None => "The current version has not been used yet.".into(),
+        }),
+        TokenId::Provider { .. } => None,
+    };
     Ok(render(&ConfirmPage {
         layout: Layout::new(&state, Some(&ctx), "Rotate a token", "Tokens"),
+        depends,
+        last_used,
         question: format!(
             "Rotate the {what} of {} on {}?",
             token.app,

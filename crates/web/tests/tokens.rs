@@ -267,7 +267,12 @@ async fn staging_admin_rotates_a_client_key_with_a_grace_period_then_revokes_the
         assert_eq!(status, StatusCode::OK, "{text}");
         let new_secret = body["secret"].as_str().expect("secret once").to_string();
         let new_id = body["id"].as_str().expect("id").to_string();
-        assert_eq!(body["previous_id"], format!("key:{old_id}"));
+        // SPEC §8: the token keeps its id; the rotation adds version 2.
+        assert_eq!(new_id, format!("key:{old_id}"));
+        assert_eq!(
+            (body["version"].as_i64(), body["previous_version"].as_i64()),
+            (Some(2), Some(1))
+        );
         assert!(new_secret.starts_with("rxc_"));
         assert!(key_works(c, &new_secret).await, "new key works at once");
         assert!(key_works(c, &old_secret).await, "old key works in grace");
@@ -275,12 +280,16 @@ async fn staging_admin_rotates_a_client_key_with_a_grace_period_then_revokes_the
         let (tokens, text) = inventory(c, &w.op).await;
         let after = find(&tokens, &new_id);
         assert_eq!(after["state"], "in_grace");
-        assert_eq!(after["previous_id"], format!("key:{old_id}"));
+        assert_eq!(after["previous_version"], 1);
         assert!(after["rotated_at"].is_i64());
         assert_eq!(after["rotated_by"], "ops@raxx.test");
-        assert!(
-            !tokens.iter().any(|t| t["id"] == format!("key:{old_id}")),
-            "the rotated key is listed as the previous one, not as a token"
+        assert_eq!(
+            tokens
+                .iter()
+                .filter(|t| t["app"] == STAGING_APP && t["kind"] == "client")
+                .count(),
+            1,
+            "the previous version is listed under its token, not as a token"
         );
         assert!(!text.contains(&new_secret) && !text.contains(&old_secret));
 
@@ -292,7 +301,7 @@ async fn staging_admin_rotates_a_client_key_with_a_grace_period_then_revokes_the
         )
         .await;
         assert_eq!(status, StatusCode::OK, "{text}");
-        assert_eq!(body["previous"], format!("key:{old_id}"));
+        assert_eq!(body["previous"], "version 1");
         assert!(
             !key_works(c, &old_secret).await,
             "refused right after revoke-previous"
@@ -1018,5 +1027,257 @@ async fn the_sweep_reports_a_failed_provider_rotation_and_keeps_the_token() {
         let (tokens, _) = inventory(c, &w.op).await;
         assert_eq!(find(&tokens, &id)["authorization_id"], w.seeded.id.as_str());
         assert_eq!(w.fake.authorizations().len(), 2, "compensated");
+    }
+}
+
+/// Issue 17 / SPEC §8: a token keeps its id across rotations. Rotating `key:N` and then
+/// revoking its previous version both name `key:N`; the inventory lists one row for it
+/// with its versions under it.
+#[tokio::test]
+async fn a_key_keeps_its_id_so_rotate_then_revoke_previous_name_the_same_token() {
+    for url in database_urls().await {
+        let w = world(Env::Staging, &url, &["staging-admins"]).await;
+        let c = &w.console;
+        let (old_secret, n) = new_key(c, STAGING_APP, KeyKind::Client).await;
+        let id = format!("key:{n}");
+
+        let (status, body, text) = post(
+            c,
+            &w.op,
+            &format!("/api/v1/tokens/{id}/rotate"),
+            Some(json!({"grace_seconds": 3600})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{url}: {text}");
+        assert_eq!(body["id"], id.as_str(), "the rotated token keeps its id");
+        let new_secret = body["secret"].as_str().expect("secret once").to_string();
+
+        let (tokens, _) = inventory(c, &w.op).await;
+        let rows: Vec<&Value> = tokens
+            .iter()
+            .filter(|t| t["app"] == STAGING_APP && t["provider"] == "local")
+            .collect();
+        assert_eq!(rows.len(), 1, "one row per token: {rows:?}");
+        let token = find(&tokens, &id);
+        assert_eq!(token["state"], "in_grace");
+        let versions = token["versions"].as_array().expect("versions");
+        assert_eq!(versions.len(), 2, "current and previous: {versions:?}");
+        assert_eq!(versions[0]["state"], "current");
+        assert_eq!(versions[0]["version"], 2);
+        assert_eq!(versions[1]["state"], "previous");
+        assert_eq!(versions[1]["version"], 1);
+        assert!(versions[1]["grace_until"].is_i64());
+
+        let (status, body, text) = post(
+            c,
+            &w.op,
+            &format!("/api/v1/tokens/{id}/revoke-previous"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "revoke-previous on the same id: {text}"
+        );
+        assert_eq!(body["id"], id.as_str());
+        assert!(
+            !key_works(c, &old_secret).await,
+            "the old secret stops working"
+        );
+        assert!(key_works(c, &new_secret).await, "the new one goes on");
+
+        let (tokens, _) = inventory(c, &w.op).await;
+        let token = find(&tokens, &id);
+        assert_eq!(token["state"], "active");
+        assert_eq!(token["versions"].as_array().map(Vec::len), Some(1));
+
+        // And again: the same id, a third version.
+        let (status, body, text) =
+            post(c, &w.op, &format!("/api/v1/tokens/{id}/rotate"), None).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert_eq!(body["id"], id.as_str());
+        assert_eq!(body["version"], 3);
+        let q = raxx_store::audit::AuditQuery {
+            target: Some(id.clone()),
+            action: Some("token.".into()),
+            outcome: Some(Outcome::Allowed),
+            limit: 10,
+            ..Default::default()
+        };
+        let rows = c.store().audit_page(&q).await.expect("audit");
+        assert_eq!(rows.len(), 3, "every rotation is audited on the token's id");
+
+        // The page: one row for the token, its versions under it.
+        let (status, _, html) = get(c, &w.op, "/tokens").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            html.matches(&format!("data-token=\"{id}\"")).count(),
+            1,
+            "{html}"
+        );
+        assert!(
+            html.contains("version 3") && html.contains("version 2"),
+            "{html}"
+        );
+    }
+}
+
+/// "Last used" per version comes from the key cache's batched flush (no write per
+/// request); the token's page lists every version and its rotation history; the result
+/// page offers a copy button from a same-origin script.
+#[tokio::test]
+async fn versions_show_last_used_and_the_token_page_its_rotation_history() {
+    for url in database_urls().await {
+        let w = world(Env::Staging, &url, &["staging-admins"]).await;
+        let c = &w.console;
+        let (old_secret, n) = new_key(c, STAGING_APP, KeyKind::Client).await;
+        let id = format!("key:{n}");
+        let usage_rows = || async {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM console_app_key_usage")
+                .fetch_one(c.store().pool())
+                .await
+                .expect("count");
+            n
+        };
+        let flushes = c.state.key_cache.flushes();
+        for _ in 0..5 {
+            assert!(key_works(c, &old_secret).await);
+        }
+        let rows = usage_rows().await;
+        if c.state.key_cache.flushes() == flushes {
+            // (Unless the background flush ran meanwhile, every USAGE_FLUSH_EVERY.)
+            assert_eq!(rows, 0, "{url}: a use is not written per request");
+        }
+        c.state
+            .key_cache
+            .flush_usage(c.store())
+            .await
+            .expect("flush");
+        assert_eq!(usage_rows().await, 1, "one row per key version");
+        assert_eq!(
+            c.state
+                .key_cache
+                .flush_usage(c.store())
+                .await
+                .expect("again"),
+            0,
+            "nothing new to write"
+        );
+
+        // Rotate through the page: the result has the copy button and its script.
+        let resp = c
+            .client()
+            .post(c.url(&format!("/tokens/{id}/rotate")))
+            .headers(c.read_headers(&w.op))
+            .form(&[
+                ("_csrf", w.op.csrf.as_str()),
+                ("_target_env", "staging"),
+                ("grace_seconds", "3600"),
+            ])
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(resp.status(), StatusCode::OK);
+        let html = resp.text().await.expect("html");
+        assert!(html.contains("data-copy=\"new-secret\""), "{html}");
+        assert!(html.contains("<script src=\"/static/copy.js\""), "{html}");
+        assert!(!html.contains("onclick"), "no inline script");
+        let script = c
+            .client()
+            .get(c.url("/static/copy.js"))
+            .send()
+            .await
+            .expect("script");
+        assert_eq!(script.status(), StatusCode::OK);
+
+        let (tokens, _) = inventory(c, &w.op).await;
+        let versions = find(&tokens, &id)["versions"].clone();
+        assert_eq!(
+            versions[0]["last_used_at"],
+            Value::Null,
+            "the new one: not yet"
+        );
+        assert!(
+            versions[1]["last_used_at"].is_i64(),
+            "the previous one: used"
+        );
+
+        let (status, body, text) = get(c, &w.op, &format!("/api/v1/tokens/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert_eq!(body["id"], id.as_str());
+        assert_eq!(body["all_versions"].as_array().map(Vec::len), Some(2));
+        let history = body["history"].as_array().expect("history");
+        assert_eq!(history.len(), 1, "{history:?}");
+        assert_eq!(history[0]["action"], "token.rotate");
+        assert_eq!(history[0]["actor"], "ops@raxx.test");
+        assert!(!text.contains(&old_secret));
+
+        let (status, _, html) = get(c, &w.op, &format!("/tokens/{id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            html.contains("Rotation history") && html.contains("version 2"),
+            "{html}"
+        );
+        assert!(html.contains("ops@raxx.test"));
+        let (status, _, _) = get(c, &w.op, "/tokens/key:999999").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}
+
+/// Prod reads staging's flags with a staging `read` key (`staging_source_key`): rotating
+/// a read key on staging warns first, and a former version's id says which token it is.
+#[tokio::test]
+async fn rotating_a_staging_read_key_warns_that_prod_depends_on_it() {
+    for url in database_urls().await {
+        let w = world(Env::Staging, &url, &["staging-admins"]).await;
+        let c = &w.console;
+        let (_, read) = new_key(c, STAGING_APP, KeyKind::Read).await;
+        let (_, client) = new_key(c, STAGING_APP, KeyKind::Client).await;
+        let (status, _, html) = get(c, &w.op, &format!("/tokens/key:{read}/rotate")).await;
+        assert_eq!(status, StatusCode::OK, "{url}");
+        assert!(
+            html.contains("data-depends") && html.contains("staging_source_key"),
+            "{html}"
+        );
+        let (_, _, html) = get(c, &w.op, &format!("/tokens/key:{client}/rotate")).await;
+        assert!(!html.contains("data-depends"), "a client key: no warning");
+
+        let (status, body, text) =
+            post(c, &w.op, &format!("/api/v1/tokens/key:{read}/rotate"), None).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert!(
+            body["notice"]
+                .as_str()
+                .unwrap_or("")
+                .contains("staging_source_key"),
+            "{text}"
+        );
+        // The new version's row id is not a token id.
+        let version_id = c
+            .store()
+            .app_key_versions(read)
+            .await
+            .expect("versions")
+            .last()
+            .map(|v| v.id)
+            .expect("a version");
+        assert_ne!(version_id, read);
+        let (status, body, text) = post(
+            c,
+            &w.op,
+            &format!("/api/v1/tokens/key:{version_id}/revoke-previous"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains(&format!("act on key:{read}")),
+            "{text}"
+        );
+        assert_eq!(c.audit_count("token.revoke_previous", "error").await, 1);
     }
 }

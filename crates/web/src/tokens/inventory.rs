@@ -1,5 +1,12 @@
 //! The inventory: app keys (provider `local`) and provider tokens as one list, each with
 //! its state. Never a secret: keys are listed by id, provider tokens by authorization id.
+//!
+//! A token keeps its id across rotations (SPEC §8): an app key token is its lineage of
+//! versions (`AppKey::token_id`), a provider token one row whose authorization a rotation
+//! moves. Each token lists its versions under it: the current one, and the previous one
+//! while it is in its grace period.
+
+use std::collections::{BTreeMap, HashMap};
 
 use raxx_core::config::{AppConfig, Resolved};
 use raxx_store::keys::AppKey;
@@ -131,9 +138,99 @@ impl std::fmt::Display for TokenId {
 /// The credential a rotation replaced, while it may still work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Previous {
-    /// `key:11`, or the provider's authorization id.
+    /// `version 1` (an app key), or the provider's authorization id.
     pub reference: String,
     pub grace_until: i64,
+}
+
+/// Where one version of a token stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionState {
+    /// The credential in use now.
+    Current,
+    /// Replaced by a rotation, still working until its grace period ends.
+    Previous,
+    /// Revoked, or its grace period is over.
+    Ended,
+}
+
+impl VersionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionState::Current => "current",
+            VersionState::Previous => "previous",
+            VersionState::Ended => "ended",
+        }
+    }
+}
+
+/// One version of a token: one secret of an app key, or one provider authorization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    /// App keys: 1 for the first secret, one more per rotation. `None` for provider
+    /// tokens (the authorization id names them).
+    pub number: Option<usize>,
+    pub state: VersionState,
+    /// Provider tokens: the authorization id (not a secret).
+    pub authorization_id: Option<String>,
+    /// When it started (for a provider's previous authorization: unknown).
+    pub created_at: Option<i64>,
+    /// Who made it (the operator's email, or `system:<job>`).
+    pub created_by: Option<String>,
+    pub grace_until: Option<i64>,
+    pub ended_at: Option<i64>,
+    /// App keys: the last request it opened, as last flushed (`keycache.rs`).
+    pub last_used_at: Option<i64>,
+}
+
+impl Version {
+    /// "version 2", or the authorization id.
+    pub fn label(&self) -> String {
+        match (self.number, &self.authorization_id) {
+            (Some(n), _) => format!("version {n}"),
+            (None, Some(a)) => format!("authorization {a}"),
+            (None, None) => "no authorization".into(),
+        }
+    }
+}
+
+/// Every version of one app key token, newest first, numbered from its first version.
+/// `versions` are the token's rows in id order; `last_used` is by version id; `who`
+/// turns a `created_by` into an email.
+pub fn key_versions(
+    versions: &[&AppKey],
+    now: i64,
+    last_used: &HashMap<i64, i64>,
+    who: impl Fn(&str) -> String,
+) -> Vec<Version> {
+    let mut out: Vec<Version> = versions
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let state = if k.revoked_at.is_none() && k.grace_until.is_none() {
+                VersionState::Current
+            } else if k.is_live(now) {
+                VersionState::Previous
+            } else {
+                VersionState::Ended
+            };
+            Version {
+                number: Some(i + 1),
+                state,
+                authorization_id: None,
+                created_at: Some(k.created_at),
+                created_by: Some(who(&k.created_by)),
+                grace_until: k.grace_until,
+                ended_at: match state {
+                    VersionState::Ended => k.revoked_at.or(k.grace_until),
+                    _ => None,
+                },
+                last_used_at: last_used.get(&k.id).copied(),
+            }
+        })
+        .collect();
+    out.reverse();
+    out
 }
 
 /// One row of the inventory.
@@ -153,6 +250,8 @@ pub struct Token {
     pub expires_at: Option<i64>,
     pub state: TokenState,
     pub previous: Option<Previous>,
+    /// The current version first, then the previous one while it works.
+    pub versions: Vec<Version>,
     /// Provider tokens: the current authorization id (not a secret).
     pub authorization_id: Option<String>,
     /// Why the console cannot rotate this token by itself, if it cannot.
@@ -224,6 +323,7 @@ pub async fn build(
     manual: impl Fn(&ProviderToken) -> Option<String>,
 ) -> AppResult<Vec<Token>> {
     let keys = state.store.app_keys(None).await?;
+    let last_used = state.store.app_key_last_used().await?;
     let providers = state.store.provider_tokens().await?;
     let admins = state.store.admins().await?;
     let who = |actor: &str| {
@@ -235,41 +335,58 @@ pub async fn build(
     };
     let mut out = Vec::new();
     for app in &state.cfg.config.apps {
-        // App keys: the live key of each lineage (a rotated key is listed as the
-        // previous credential of the key that replaced it).
-        for key in keys
-            .iter()
-            .filter(|k| k.app == app.name && k.revoked_at.is_none() && k.grace_until.is_none())
-        {
-            let previous = key
-                .rotated_from
-                .and_then(|p| keys.iter().find(|k| k.id == p))
-                .filter(|p| p.is_live(now))
-                .and_then(|p| {
-                    p.grace_until.map(|g| Previous {
-                        reference: format!("key:{}", p.id),
-                        grace_until: g,
-                    })
-                });
-            let max_age_days = key_max_age(app, key);
+        // App keys: one token per lineage, under the id of its first version.
+        let mut tokens: BTreeMap<i64, Vec<&AppKey>> = BTreeMap::new();
+        for key in keys.iter().filter(|k| k.app == app.name) {
+            tokens.entry(key.token_id).or_default().push(key);
+        }
+        for (token_id, rows) in tokens {
+            let versions = key_versions(&rows, now, &last_used, who);
+            // A token every version of which was revoked is no longer in the inventory.
+            let Some(current_row) = rows
+                .iter()
+                .rev()
+                .find(|k| k.revoked_at.is_none() && k.grace_until.is_none())
+            else {
+                continue;
+            };
+            let current = versions
+                .iter()
+                .find(|v| v.state == VersionState::Current)
+                .cloned();
+            let previous_version = versions
+                .iter()
+                .find(|v| v.state == VersionState::Previous)
+                .cloned();
+            let previous = previous_version.as_ref().and_then(|v| {
+                v.grace_until.map(|g| Previous {
+                    reference: v.label(),
+                    grace_until: g,
+                })
+            });
+            let max_age_days = key_max_age(app, current_row);
+            let rotated = current_row.rotated_from.is_some();
             out.push(Token {
-                id: TokenId::Key(key.id),
+                id: TokenId::Key(token_id),
                 app: app.name.clone(),
-                name: key.name.clone(),
-                kind: key.kind.as_str().to_string(),
+                name: current_row.name.clone(),
+                kind: current_row.kind.as_str().to_string(),
                 provider: "local".into(),
-                created_at: key.created_at,
-                rotated_at: key.rotated_from.map(|_| key.created_at),
-                rotated_by: key.rotated_from.map(|_| who(&key.created_by)),
+                created_at: rows
+                    .first()
+                    .map_or(current_row.created_at, |k| k.created_at),
+                rotated_at: rotated.then_some(current_row.created_at),
+                rotated_by: rotated.then(|| who(&current_row.created_by)),
                 max_age_days,
-                expires_at: expires_at(key.created_at, max_age_days),
+                expires_at: expires_at(current_row.created_at, max_age_days),
                 state: token_state(
                     now,
-                    key.created_at,
+                    current_row.created_at,
                     max_age_days,
                     previous.as_ref().map(|p| p.grace_until),
                 ),
                 previous,
+                versions: current.into_iter().chain(previous_version).collect(),
                 authorization_id: None,
                 manual_reason: Some(
                     "an app key's new secret must be handed to the app by a person".into(),
@@ -293,6 +410,29 @@ pub async fn build(
                     grace_until: p.previous_grace_until.unwrap_or(now),
                 });
             let since = p.current_since();
+            let rotated_by = p.rotated_by.as_deref().map(who);
+            let mut versions = vec![Version {
+                number: None,
+                state: VersionState::Current,
+                authorization_id: p.authorization_id.clone(),
+                created_at: Some(since),
+                created_by: rotated_by.clone(),
+                grace_until: None,
+                ended_at: None,
+                last_used_at: None,
+            }];
+            if let Some(prev) = &previous {
+                versions.push(Version {
+                    number: None,
+                    state: VersionState::Previous,
+                    authorization_id: Some(prev.reference.clone()),
+                    created_at: None,
+                    created_by: None,
+                    grace_until: Some(prev.grace_until),
+                    ended_at: None,
+                    last_used_at: None,
+                });
+            }
             out.push(Token {
                 id: TokenId::Provider {
                     provider: p.provider.clone(),
@@ -304,7 +444,7 @@ pub async fn build(
                 provider: p.provider.clone(),
                 created_at: p.created_at,
                 rotated_at: p.rotated_at,
-                rotated_by: p.rotated_by.as_deref().map(who),
+                rotated_by,
                 max_age_days: p.max_age_days,
                 expires_at: expires_at(since, p.max_age_days),
                 state: token_state(
@@ -314,6 +454,7 @@ pub async fn build(
                     previous.as_ref().map(|p| p.grace_until),
                 ),
                 previous,
+                versions,
                 authorization_id: p.authorization_id.clone(),
                 manual_reason: manual(p),
                 last_error: p.last_error.clone(),
@@ -391,6 +532,88 @@ mod tests {
         ];
         for (what, since, max_age, grace, want) in cases {
             assert_eq!(token_state(NOW, since, max_age, grace), want, "{what}");
+        }
+    }
+
+    fn version_row(id: i64, grace_until: Option<i64>, revoked_at: Option<i64>) -> AppKey {
+        AppKey {
+            id,
+            token_id: 1,
+            app: "app".into(),
+            kind: raxx_core::gate::KeyKind::Client,
+            name: "client".into(),
+            created_at: id * 10,
+            created_by: "7".into(),
+            rotated_from: (id > 1).then_some(id - 1),
+            grace_until,
+            revoked_at,
+        }
+    }
+
+    #[test]
+    fn key_versions_are_numbered_from_the_first_and_listed_newest_first() {
+        // (what, the token's rows oldest first, (number, state, ended_at) newest first)
+        type Case = (
+            &'static str,
+            Vec<AppKey>,
+            Vec<(usize, VersionState, Option<i64>)>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "never rotated",
+                vec![version_row(1, None, None)],
+                vec![(1, VersionState::Current, None)],
+            ),
+            (
+                "rotated, previous in grace",
+                vec![
+                    version_row(1, Some(NOW + 1), None),
+                    version_row(4, None, None),
+                ],
+                vec![
+                    (2, VersionState::Current, None),
+                    (1, VersionState::Previous, None),
+                ],
+            ),
+            (
+                "grace over, not yet marked by the sweep",
+                vec![version_row(1, Some(NOW), None), version_row(4, None, None)],
+                vec![
+                    (2, VersionState::Current, None),
+                    (1, VersionState::Ended, Some(NOW)),
+                ],
+            ),
+            (
+                "revoked during its grace",
+                vec![
+                    version_row(1, Some(NOW - 5), Some(NOW - 5)),
+                    version_row(2, Some(NOW + 9), Some(NOW - 1)),
+                    version_row(9, None, None),
+                ],
+                vec![
+                    (3, VersionState::Current, None),
+                    (2, VersionState::Ended, Some(NOW - 1)),
+                    (1, VersionState::Ended, Some(NOW - 5)),
+                ],
+            ),
+        ];
+        let used = HashMap::from([(4, 77)]);
+        for (what, rows, want) in cases {
+            let refs: Vec<&AppKey> = rows.iter().collect();
+            let got = key_versions(&refs, NOW, &used, |a| format!("admin {a}"));
+            let short: Vec<_> = got
+                .iter()
+                .map(|v| (v.number.unwrap_or(0), v.state, v.ended_at))
+                .collect();
+            assert_eq!(short, want, "{what}");
+            assert!(
+                got.iter()
+                    .all(|v| v.created_by.as_deref() == Some("admin 7"))
+            );
+            for v in &got {
+                let row = &rows[v.number.unwrap_or(1) - 1];
+                assert_eq!(v.last_used_at, used.get(&row.id).copied(), "{what}");
+            }
         }
     }
 

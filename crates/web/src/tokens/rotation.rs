@@ -54,11 +54,13 @@ impl Actor {
     }
 }
 
-/// What a rotation did. `secret` is set for app keys only, and shown once.
+/// What a rotation did. `secret` is set for app keys only, and shown once. `id` is the
+/// token's id, the same before and after (SPEC §8).
 #[derive(Debug)]
 pub struct Rotation {
-    pub previous_id: TokenId,
     pub id: TokenId,
+    /// App keys: the new version's number (the previous one is `version - 1`).
+    pub version: Option<usize>,
     pub app: String,
     pub name: String,
     pub noun: String,
@@ -70,6 +72,8 @@ pub struct Rotation {
     /// Set when the grace period was 0 and deleting the previous authorization failed
     /// (the sweep retries it).
     pub warning: Option<String>,
+    /// Who else needs the new credential (the prod console, for a staging read key).
+    pub notice: Option<String>,
 }
 
 /// What "revoke previous now" ended.
@@ -78,7 +82,7 @@ pub struct RevokedPrevious {
     pub id: TokenId,
     pub app: String,
     pub name: String,
-    /// `key:11` or the authorization id.
+    /// `version 1` (an app key) or the authorization id.
     pub previous: String,
     /// For providers: `deleted` or `already_gone`.
     pub how: &'static str,
@@ -165,31 +169,31 @@ pub async fn rotate(
 async fn rotate_key(
     state: &AppState,
     actor: &Actor,
-    key_id: i64,
+    token_id: i64,
     grace: i64,
 ) -> AppResult<Rotation> {
     const ACTION: &str = "token.rotate";
-    let target = format!("key:{key_id}");
-    let Some(key) = state.store.app_key(key_id).await? else {
-        let err = AppError::NotFound(format!("there is no token {target}"));
-        return Err(failed(state, actor, ACTION, &target, None, err).await);
-    };
+    let target = format!("key:{token_id}");
+    let key = key_token(state, actor, ACTION, token_id).await?;
     check_target(state, actor, ACTION, &target, &key.app).await?;
     let now = now_ms();
     let grace_until = now + grace * 1000;
     let mut tx = state.store.begin().await?;
-    let (secret, new) = match tx
-        .rotate_app_key(key_id, grace_until, &actor.id(), now)
+    let (secret, new, version) = match tx
+        .rotate_app_key_token(token_id, grace_until, &actor.id(), now)
         .await
     {
         Ok(done) => done,
         Err(e) => {
             tx.rollback().await?;
-            let err = AppError::from(e);
-            let err = match err {
+            let err = match AppError::from(e) {
                 AppError::Conflict { message, .. } => AppError::Conflict {
                     status: 409,
-                    code: "not_rotatable",
+                    code: if message.contains("grace period") {
+                        "grace_pending"
+                    } else {
+                        "not_rotatable"
+                    },
                     message,
                 },
                 other => other,
@@ -205,16 +209,19 @@ async fn rotate_key(
             .with("provider", "local")
             .with("kind", key.kind.as_str())
             .with("token_name", key.name.clone())
-            .with("new_id", format!("key:{}", new.id))
+            .with("version", version)
+            .with("previous_version", version - 1)
+            .with("new_version_id", new.id)
             .with("grace_seconds", grace)
             .with("grace_until", grace_until),
     )
     .await?;
     tx.commit().await?;
     Ok(Rotation {
-        previous_id: TokenId::Key(key_id),
-        id: TokenId::Key(new.id),
+        id: TokenId::Key(token_id),
+        version: Some(version),
         noun: format!("{} key", key.kind.as_str()),
+        notice: super::depends::notice(state, &key),
         app: key.app,
         name: key.name,
         secret: Some(secret),
@@ -224,6 +231,37 @@ async fn rotate_key(
         published_to: Vec::new(),
         warning: None,
     })
+}
+
+/// The newest version of the app key token `key:<token_id>`, refusing (and auditing) an
+/// id that names no token. An id of a later version (what rotations answered before
+/// tokens kept their id) is told which token it belongs to.
+async fn key_token(
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    token_id: i64,
+) -> AppResult<raxx_store::keys::AppKey> {
+    let target = format!("key:{token_id}");
+    if let Some(newest) = state.store.app_key_versions(token_id).await?.pop() {
+        return Ok(newest);
+    }
+    let message = match state.store.app_key(token_id).await? {
+        Some(v) => format!(
+            "there is no token {target}: it is a former version of key:{}; act on key:{}",
+            v.token_id, v.token_id
+        ),
+        None => format!("there is no token {target}"),
+    };
+    Err(failed(
+        state,
+        actor,
+        action,
+        &target,
+        None,
+        AppError::NotFound(message),
+    )
+    .await)
 }
 
 /// Steps 1 and 2 at the provider, then the inventory; with grace 0, step 3 at once.
@@ -336,8 +374,9 @@ async fn rotate_provider(
         }
     }
     Ok(Rotation {
-        previous_id: id.clone(),
         id: id.clone(),
+        version: None,
+        notice: None,
         noun: format!(
             "{} token",
             super::inventory::provider_label(&token.provider)
@@ -363,14 +402,12 @@ pub async fn revoke_previous(
     let target = id.to_string();
     super::sync_inventory(state).await?;
     match id {
-        TokenId::Key(key_id) => {
-            let Some(key) = state.store.app_key(*key_id).await? else {
-                let err = AppError::NotFound(format!("there is no token {target}"));
-                return Err(failed(state, actor, ACTION, &target, None, err).await);
-            };
+        TokenId::Key(token_id) => {
+            let key = key_token(state, actor, ACTION, *token_id).await?;
             check_target(state, actor, ACTION, &target, &key.app).await?;
             let mut tx = state.store.begin().await?;
-            let previous = match tx.revoke_previous_app_key(*key_id, now_ms()).await {
+            let now = now_ms();
+            let previous = match tx.revoke_previous_app_key_token(*token_id, now).await {
                 Ok(p) => p,
                 Err(e) => {
                     tx.rollback().await?;
@@ -384,15 +421,22 @@ pub async fn revoke_previous(
                     .target("token", target.clone())
                     .app(key.app.clone())
                     .with("provider", "local")
-                    .with("previous_id", format!("key:{}", previous.id)),
+                    .with("previous_version_id", previous.id),
             )
             .await?;
             tx.commit().await?;
+            let number = state
+                .store
+                .app_key_versions(*token_id)
+                .await?
+                .iter()
+                .position(|v| v.id == previous.id)
+                .map_or(0, |i| i + 1);
             Ok(RevokedPrevious {
                 id: id.clone(),
                 app: key.app,
                 name: key.name,
-                previous: format!("key:{}", previous.id),
+                previous: format!("version {number}"),
                 how: "revoked",
             })
         }

@@ -68,9 +68,10 @@ pub async fn rotation_sweep(state: &AppState, actor: &str) -> AppResult<SweepRep
     let mut report = SweepReport::default();
     let now = now_ms();
 
-    // 1. App keys whose grace period is over stopped working already; mark them.
+    // 1. App key versions whose grace period is over stopped working already; mark
+    // them, on their token's id.
     for key in state.store.app_keys_past_grace(now).await? {
-        let target = format!("key:{}", key.id);
+        let target = format!("key:{}", key.token_id);
         if let Err(e) =
             rotation::check_target(state, &who, "token.grace_end", &target, &key.app).await
         {
@@ -87,6 +88,7 @@ pub async fn rotation_sweep(state: &AppState, actor: &str) -> AppResult<SweepRep
                 .target("token", target.clone())
                 .app(key.app.clone())
                 .with("provider", "local")
+                .with("version_id", key.id)
                 .with("grace_until", key.grace_until),
         )
         .await?;
