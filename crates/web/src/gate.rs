@@ -308,6 +308,7 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
             return deny(
                 &state,
                 route,
+                &parts.uri,
                 &request_id,
                 ip,
                 &principal,
@@ -344,6 +345,7 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
         return deny(
             &state,
             route,
+            &parts.uri,
             &request_id,
             ip,
             &principal,
@@ -441,6 +443,7 @@ pub fn route_template(route: &Route) -> String {
 async fn deny(
     state: &AppState,
     route: &'static Route,
+    uri: &axum::http::Uri,
     request_id: &str,
     ip: Option<String>,
     principal: &Principal,
@@ -490,7 +493,7 @@ async fn deny(
         if matches!(denial, Denial::Unauthenticated { .. })
             && route.method == axum::http::Method::GET
         {
-            return Redirect::to(&crate::auth::login_redirect(&parts.uri)).into_response();
+            return Redirect::to(&crate::auth::login_redirect(uri)).into_response();
         }
         let ctx = admin.map(|a| Ctx {
             env: state.env(),

@@ -172,7 +172,7 @@ pub async fn token_page(
     let view = load(&state, &raw).await?;
     let t = &view.token;
     Ok(render(&TokenPage {
-        layout: Layout::new(&state, Some(&ctx), &format!("Token {}", t.name), "Tokens"),
+        layout: Layout::new(&state, Some(&ctx), format!("Token {}", t.name), "Tokens"),
         id: t.id.to_string(),
         name: t.name.clone(),
         app: t.app.clone(),
