@@ -524,10 +524,13 @@ impl Config {
     pub fn env_of_url(&self, raw: &str) -> Option<Env> {
         let url = Url::parse(raw).ok()?;
         let host = url.host_str()?.to_ascii_lowercase();
-        self.environments
-            .get(&host)
-            .copied()
-            .or_else(|| default_env_for_host(&host))
+        // Only named consoles: the built-in `localhost` / `127.0.0.1` defaults say which env a
+        // bare local console runs as, not that every loopback receiver is a console.
+        self.environments.get(&host).copied().or_else(|| {
+            matches!(host.as_str(), "staging.localhost" | "prod.localhost")
+                .then(|| default_env_for_host(&host))
+                .flatten()
+        })
     }
 }
 

@@ -70,7 +70,12 @@ fn check_api(seen: &Seen<'_>) -> Result<(), String> {
         // No route answered: it must still be the error envelope.
         return envelope(seen);
     };
-    let op = &OPENAPI["paths"][route][seen.method.as_str().to_ascii_lowercase()];
+    // HEAD is answered by the GET handler (without a body): it is the GET operation.
+    let method = match seen.method.as_str() {
+        "HEAD" => "get".to_string(),
+        m => m.to_ascii_lowercase(),
+    };
+    let op = &OPENAPI["paths"][route][method];
     if !op.is_object() {
         return Err(format!(
             "`{} {route}` is not in the OpenAPI document",
@@ -126,7 +131,17 @@ fn check_ofrep(seen: &Seen<'_>) -> Result<(), String> {
     if seen.method == "OPTIONS" {
         return Ok(()); // CORS preflight (see crate::cors), not an OFREP operation
     }
-    let op = format!("{} {route}", seen.method);
+    if !percent_decodes(seen.path) {
+        // A key that is not UTF-8 never reaches an OFREP operation: the console's envelope.
+        return envelope(seen);
+    }
+    // HEAD is answered by the GET handler: it is the GET operation.
+    let method = if seen.method == "HEAD" {
+        "GET"
+    } else {
+        seen.method.as_str()
+    };
+    let op = format!("{method} {route}");
     let statuses = OFREP["statuses"]
         .get(&op)
         .ok_or_else(|| format!("`{op}` is not an operation of the OFREP definition"))?;
@@ -177,4 +192,26 @@ pub fn validate(doc_id: &str, doc: &Value, name: &str, instance: &Value) -> Resu
             errors.join("; ")
         ))
     }
+}
+
+/// Whether every `%XX` of the path decodes to valid UTF-8.
+fn percent_decodes(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).is_ok()
 }

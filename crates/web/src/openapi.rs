@@ -87,7 +87,10 @@ fn error(description: &str) -> Value {
 fn responses(r: &Route) -> Value {
     let mut m = Map::new();
     let success = match (r.method.as_str(), r.path) {
-        ("POST", "/api/v1/promotions" | "/api/v1/invites") => "201",
+        ("POST", "/api/v1/promotions" | "/api/v1/invites" | "/api/v1/passkeys/register/finish") => {
+            "201"
+        }
+        ("POST", p) if p.ends_with("/restore") => "201",
         ("POST", "/api/v1/jobs/{name}/run") => "202",
         _ => "200",
     };
@@ -118,6 +121,10 @@ fn responses(r: &Route) -> Value {
         );
         m.insert("413".into(), error("the body is too large (`too_large`)"));
         m.insert(
+            "422".into(),
+            error("the JSON body does not have the operation's fields (`invalid`)"),
+        );
+        m.insert(
             "415".into(),
             error("the body's type is not accepted (`unsupported_media_type`)"),
         );
@@ -126,6 +133,16 @@ fn responses(r: &Route) -> Value {
         m.insert(
             "502".into(),
             error("prod could not read the staging console's flags (`staging_source`)"),
+        );
+    }
+    if r.path.starts_with("/api/v1/tokens") {
+        m.insert(
+            "502".into(),
+            error("the provider refused a step of the rotation (`provider`)"),
+        );
+        m.insert(
+            "504".into(),
+            error("the provider did not answer in time (`provider_timeout`)"),
         );
     }
     m.insert(

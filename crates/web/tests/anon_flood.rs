@@ -73,8 +73,9 @@ async fn anonymous_denials_cost_at_most_one_chained_row_per_hundred_requests() {
                     .json(&serde_json::json!({})),
                 // Login links tried cross-site, each with another token.
                 4 => client
-                    .get(c.url(&format!("/auth/link/rxl_guess_{i}_{}", &long[..2_000])))
-                    .header("sec-fetch-site", "cross-site"),
+                    .post(c.url("/auth/link"))
+                    .header("sec-fetch-site", "cross-site")
+                    .form(&[("token", format!("rxl_guess_{i}_{}", &long[..2_000]))]),
                 _ => client.get(c.url(&format!("/customers/{i}"))),
             };
             let status = req.send().await.expect("request").status().as_u16();

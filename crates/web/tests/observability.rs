@@ -61,6 +61,9 @@ async fn metrics_bound_every_label_count_unrouted_answers_and_pass_promtool() {
                 .await
                 .expect("send");
         }
+        // And one real probe, so /healthz has its latency histogram.
+        let ok = client.get(c.url("/healthz")).send().await.expect("healthz");
+        assert_eq!(ok.status(), 200);
         let long = reqwest::Method::from_bytes("X".repeat(3000).as_bytes()).expect("method");
         let _ = client.request(long, c.url("/healthz")).send().await;
         // No such path; a path with the wrong method; another Host.
@@ -88,9 +91,9 @@ async fn metrics_bound_every_label_count_unrouted_answers_and_pass_promtool() {
         assert!(!text.contains("BREW"), "a made-up method became a label");
         assert!(!text.contains("XXXXXXXX"), "a long method became a label");
         assert!(
-            text.lines()
-                .any(|l| l
-                    .starts_with("raxx_http_requests_total{method=\"other\",route=\"/healthz\"")),
+            text.lines().any(|l| l.starts_with(
+                "raxx_http_requests_total{method=\"other\",route=\"method_not_allowed\""
+            )),
             "{text}"
         );
         for route in ["unmatched", "method_not_allowed", "misdirected"] {
