@@ -43,6 +43,7 @@ const CORS_REFUSED: &str = "raxx_ofrep_cors_refused_total";
 const AUDIT_WRITES: &str = "raxx_audit_writes_total";
 const AUDIT_CHECKPOINT: &str = "raxx_audit_last_checkpoint_timestamp_seconds";
 const AUDIT_CHAIN: &str = "raxx_audit_chain_length";
+const AUDIT_UNCOVERED: &str = "raxx_audit_rows_uncovered";
 const DATABASE_UP: &str = "raxx_database_up";
 const CHECK_UP: &str = "raxx_check_up";
 const BUILD_INFO: &str = "raxx_build_info";
@@ -106,10 +107,11 @@ const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
         Kind::Gauge,
         "Unix time of the newest audit chain checkpoint.",
     ),
+    (AUDIT_CHAIN, Kind::Gauge, "Rows in the audit hash chain."),
     (
-        AUDIT_CHAIN,
+        AUDIT_UNCOVERED,
         Kind::Gauge,
-        "Rows in the audit hash chain at the newest checkpoint.",
+        "Audit rows after the newest signed checkpoint (not yet provable from outside).",
     ),
     (
         DATABASE_UP,
@@ -290,7 +292,17 @@ pub fn cors_refused(kind: &'static str) {
 /// that has none yet (see docs/observability.md).
 pub fn audit_checkpoint(at_unix_seconds: f64, chain_length: u64) {
     gauge(AUDIT_CHECKPOINT, vec![]).set(at_unix_seconds);
+    audit_chain_length(chain_length);
+}
+
+/// The audit chain's length alone (no checkpoint signed yet, e.g. no signing key).
+pub fn audit_chain_length(chain_length: u64) {
     gauge(AUDIT_CHAIN, vec![]).set(chain_length as f64);
+}
+
+/// Audit rows not yet covered by a signed checkpoint.
+pub fn audit_rows_uncovered(rows: u64) {
+    gauge(AUDIT_UNCOVERED, vec![]).set(rows as f64);
 }
 
 fn unix_now() -> f64 {

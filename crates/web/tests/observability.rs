@@ -181,15 +181,28 @@ async fn the_alert_rules_pass_promtool() {
 }
 
 #[tokio::test]
-async fn the_audit_checkpoint_hook_sets_its_gauges() {
-    let c = TestConsole::start(Env::Staging, &raxx_testkit::sqlite_url(), "").await;
-    raxx_web::metrics::audit_checkpoint(1_700_000_000.0, 42);
-    let text = scrape(&c).await;
-    assert!(
-        text.contains("raxx_audit_last_checkpoint_timestamp_seconds 1700000000"),
-        "{text}"
-    );
-    assert!(text.contains("raxx_audit_chain_length 42"), "{text}");
+async fn the_audit_chain_and_its_uncovered_rows_are_scraped_from_the_database() {
+    for url in database_urls().await {
+        let c = TestConsole::start(Env::Staging, &url, "").await;
+        // An audited write, so the chain is not empty; no signing key: no checkpoint yet.
+        let _op = c.operator("ann@raxx.test", &["staging-admins"]).await;
+        let length = c.store().audit_chain_length().await.expect("length");
+        assert!(length > 0, "{url}: the sign-in was audited");
+        let text = scrape(&c).await;
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                .and_then(|v| v.parse::<f64>().ok())
+        };
+        // The scrape's own audit rows may have moved the chain on; never backwards.
+        let scraped = value("raxx_audit_chain_length").expect("chain length");
+        assert!(scraped >= length as f64, "{url}: {text}");
+        assert_eq!(
+            value("raxx_audit_rows_uncovered"),
+            Some(scraped),
+            "{url}: {text}"
+        );
+    }
 }
 
 fn security_headers(r: &reqwest::Response) {
