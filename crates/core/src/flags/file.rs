@@ -200,7 +200,9 @@ fn deserialize(text: &str, format: FileFormat) -> Result<FlagsFile, FlagsFileErr
         }),
         FileFormat::Yaml => serde_yaml::from_str(text).map_err(|e| {
             let location = e.location();
-            let line = location.as_ref().map(|l| l.line());
+            // serde_yaml places "end of stream" one line past the last: name the last line.
+            let last = text.matches(['\n', '\r']).count() + 1;
+            let line = location.as_ref().map(|l| l.line().min(last));
             let mut reason = e.to_string();
             if let Some(l) = location {
                 reason = strip_position(&reason, l.line(), l.column());
