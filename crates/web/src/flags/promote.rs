@@ -97,6 +97,19 @@ pub async fn queue(
     seen_view: Option<&str>,
 ) -> AppResult<(Promotion, Vec<FlagChange>)> {
     let (me, _) = operator(ctx)?;
+    // What the request alone can tell, before staging is asked anything.
+    if reason.trim().is_empty() {
+        return Err(promotion_error(
+            raxx_core::promotion::PromotionError::ReasonRequired,
+        ));
+    }
+    if keys.is_empty() {
+        return Err(promotion_error(
+            raxx_core::promotion::PromotionError::Invalid(
+                "a promotion needs at least one flag".to_owned(),
+            ),
+        ));
+    }
     let p = proposal(state, prod_app).await?;
     if seen_view.is_some_and(|v| v != p.view_hash) {
         return Err(AppError::Conflict {
