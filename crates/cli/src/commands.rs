@@ -105,15 +105,20 @@ pub async fn audit_export(config: Option<&Path>, csv: bool) -> anyhow::Result<Ex
     if csv {
         out.write_all(raxx_web::pages::CSV_HEADER.as_bytes())?;
     }
+    let emails: std::collections::HashMap<String, String> = store
+        .admins()
+        .await?
+        .into_iter()
+        .map(|a| (a.id.to_string(), a.email))
+        .collect();
     let mut failed = None;
     store
         .audit_scan(|row| {
+            let email = emails.get(&row.event.actor).map(String::as_str);
             let line = if csv {
-                raxx_web::pages::csv_row(&row)
+                raxx_web::pages::csv_row(&row, email)
             } else {
-                serde_json::to_string(&row)
-                    .map(|l| l + "\n")
-                    .unwrap_or_default()
+                raxx_web::pages::jsonl_row(&row, email).unwrap_or_default()
             };
             if let Err(e) = out.write_all(line.as_bytes()) {
                 failed = Some(e);

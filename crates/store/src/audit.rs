@@ -239,6 +239,40 @@ pub struct AuditQuery {
     /// Return rows with `id < before` (the cursor of the previous page).
     pub before: Option<i64>,
     pub limit: u32,
+    /// Any of these actors (operator ids an email or prefix resolved to, or literal
+    /// actor strings). `Some(vec![])` matches nothing.
+    pub actors: Option<Vec<String>>,
+    /// Any of these actions (what a substring of an action name resolved to).
+    /// `Some(vec![])` matches nothing.
+    pub actions: Option<Vec<String>>,
+    /// With `target`: the target's type too (`flag theme`).
+    pub target_type: Option<String>,
+    /// With `target`: the target's app too (`flag theme (web)`).
+    pub target_app: Option<String>,
+    /// Rows about these promotions match the target filter too (the promotions that
+    /// changed a flag).
+    pub target_promotions: Vec<String>,
+    /// Free text: a case-insensitive substring of the action, target or reason.
+    pub text: Option<String>,
+    /// Allowed rows of these actions (reads) are left out.
+    pub hide_actions: Vec<String>,
+}
+
+/// What free-text search reads: the action, the target and the reason, as one string
+/// (the same expression as the trigram index of migration 0015 on PostgreSQL).
+const AUDIT_SEARCH_TEXT: &str = "(action || ' ' || COALESCE(target_type, '') || ' ' || COALESCE(target_id, '') || ' ' || COALESCE(reason, ''))";
+
+/// `s` as a LIKE pattern that matches it anywhere, with `\` as the escape character.
+fn contains_pattern(s: &str) -> String {
+    let mut out = String::from("%");
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
 }
 
 fn entry(row: &AnyRow) -> Result<AuditEntry> {
@@ -272,14 +306,16 @@ const COLUMNS: &str = "id, at, actor, session_id, action, target_type, target_id
 impl Store {
     /// One page of the audit log, newest first.
     pub async fn audit_page(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
-        let mut sql = format!("SELECT {COLUMNS} FROM console_audit_log WHERE 1 = 1");
-        let mut binds: Vec<Bind> = Vec::new();
-        let mut push = |sql: &mut String, clause: &str, b: Bind| {
-            binds.push(b);
-            sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
-        };
+        if q.actors.as_ref().is_some_and(Vec::is_empty)
+            || q.actions.as_ref().is_some_and(Vec::is_empty)
+        {
+            return Ok(Vec::new());
+        }
+        let mut w = Where::new(format!(
+            "SELECT {COLUMNS} FROM console_audit_log WHERE 1 = 1"
+        ));
         if let Some(v) = &q.actor {
-            push(&mut sql, " AND actor = ?", Bind::Text(v.clone()));
+            w.text(" AND actor = ?", v);
         }
         if let Some(v) = &q.action {
             // `flag.` finds every flag action; an exact name finds that action.
@@ -287,35 +323,72 @@ impl Store {
                 .strip_suffix('*')
                 .or_else(|| v.ends_with('.').then_some(v.as_str()))
             {
-                push(&mut sql, " AND action >= ?", Bind::Text(prefix.to_string()));
-                push(
-                    &mut sql,
-                    " AND action < ?",
-                    Bind::Text(format!("{prefix}\u{10FFFF}")),
-                );
+                w.text(" AND action >= ?", prefix);
+                w.text(" AND action < ?", &format!("{prefix}\u{10FFFF}"));
             } else {
-                push(&mut sql, " AND action = ?", Bind::Text(v.clone()));
+                w.text(" AND action = ?", v);
             }
         }
+        if let Some(v) = &q.actors {
+            w.any(" AND actor IN (", v, ")");
+        }
+        if let Some(v) = &q.actions {
+            w.any(" AND action IN (", v, ")");
+        }
         if let Some(v) = q.outcome {
-            push(&mut sql, " AND outcome = ?", Bind::Text(v.as_str().into()));
+            w.text(" AND outcome = ?", v.as_str());
         }
         if let Some(v) = &q.target {
-            push(&mut sql, " AND target_id = ?", Bind::Text(v.clone()));
+            w.text(" AND ((target_id = ?", v);
+            if let Some(t) = &q.target_type {
+                w.text(" AND target_type = ?", t);
+            }
+            if let Some(a) = &q.target_app {
+                w.text(" AND target_app = ?", a);
+            }
+            w.sql.push(')');
+            if !q.target_promotions.is_empty() {
+                w.any(
+                    " OR (target_type = 'promotion' AND target_id IN (",
+                    &q.target_promotions,
+                    "))",
+                );
+            }
+            w.sql.push(')');
+        }
+        if let Some(t) = &q.text {
+            let like = match self.backend {
+                Backend::Postgres => "ILIKE",
+                // SQLite's LIKE ignores ASCII case already.
+                Backend::Sqlite => "LIKE",
+            };
+            // One expression over the searched columns: on PostgreSQL a trigram index
+            // (migration 0015) answers it; elsewhere it is a scan in id order.
+            w.text(
+                &format!(" AND {AUDIT_SEARCH_TEXT} {like} ? ESCAPE '\\'"),
+                &contains_pattern(t),
+            );
+        }
+        if !q.hide_actions.is_empty() {
+            w.any(
+                " AND NOT (outcome = 'allowed' AND action IN (",
+                &q.hide_actions,
+                "))",
+            );
         }
         if let Some(v) = q.since {
-            push(&mut sql, " AND at >= ?", Bind::Int(v));
+            w.int(" AND at >= ?", v);
         }
         if let Some(v) = q.until {
-            push(&mut sql, " AND at < ?", Bind::Int(v));
+            w.int(" AND at < ?", v);
         }
         if let Some(v) = q.before {
-            push(&mut sql, " AND id < ?", Bind::Int(v));
+            w.int(" AND id < ?", v);
         }
         let limit = q.limit.clamp(1, 500);
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for b in binds {
+        w.sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
+        let mut query = sqlx::query(AssertSqlSafe(w.sql));
+        for b in w.binds {
             query = match b {
                 Bind::Text(s) => query.bind(s),
                 Bind::Int(i) => query.bind(i),
@@ -323,6 +396,33 @@ impl Store {
         }
         let rows = query.fetch_all(&self.pool).await?;
         rows.iter().map(entry).collect()
+    }
+
+    /// One audit row by id.
+    pub async fn audit_entry(&self, id: i64) -> Result<Option<AuditEntry>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM console_audit_log WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(entry).transpose()
+    }
+
+    /// Every action name the log holds, by a walk over the `(action, id)` index (one
+    /// probe per distinct name, not a scan of the log).
+    pub async fn audit_actions(&self) -> Result<Vec<String>> {
+        let rows: Vec<Option<String>> = sqlx::query_scalar(
+            "WITH RECURSIVE a(name) AS (
+                SELECT MIN(action) FROM console_audit_log
+                UNION ALL
+                SELECT (SELECT MIN(action) FROM console_audit_log WHERE action > a.name)
+                FROM a WHERE a.name IS NOT NULL
+            ) SELECT name FROM a WHERE name IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().flatten().collect())
     }
 
     /// Every row in id order, in batches, handed to `f` (export and verify).
@@ -383,6 +483,44 @@ impl Store {
 enum Bind {
     Text(String),
     Int(i64),
+}
+
+/// A `WHERE` clause under construction: each `?` becomes the next `$n`.
+struct Where {
+    sql: String,
+    binds: Vec<Bind>,
+}
+
+impl Where {
+    fn new(sql: String) -> Self {
+        Where {
+            sql,
+            binds: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, clause: &str, b: Bind) {
+        self.binds.push(b);
+        self.sql
+            .push_str(&clause.replace('?', &format!("${}", self.binds.len())));
+    }
+
+    fn text(&mut self, clause: &str, v: &str) {
+        self.push(clause, Bind::Text(v.to_string()));
+    }
+
+    fn int(&mut self, clause: &str, v: i64) {
+        self.push(clause, Bind::Int(v));
+    }
+
+    /// `open $a, $b, … close` over `values` (never empty: callers check).
+    fn any(&mut self, open: &str, values: &[String], close: &str) {
+        self.sql.push_str(open);
+        for (i, v) in values.iter().enumerate() {
+            self.text(if i == 0 { "?" } else { ", ?" }, v);
+        }
+        self.sql.push_str(close);
+    }
 }
 
 impl Store {

@@ -543,6 +543,27 @@ impl Store {
     }
 
     /// One promotion, if it targets one of `apps`.
+    /// Ids of the promotions that carry flag `key` (of `app`, when given): what the audit
+    /// log's target filter adds for a flag.
+    pub async fn promotions_touching(&self, key: &str, app: Option<&str>) -> Result<Vec<i64>> {
+        let rows = sqlx::query("SELECT id, target_app, flags FROM console_flag_promotions")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut ids = Vec::new();
+        for row in rows {
+            let target_app: String = row.try_get("target_app")?;
+            if app.is_some_and(|a| a != target_app) {
+                continue;
+            }
+            let flags: String = row.try_get("flags")?;
+            let flags: Vec<PromotedFlag> = serde_json::from_str(&flags).unwrap_or_default();
+            if flags.iter().any(|f| f.key == key) {
+                ids.push(row.try_get("id")?);
+            }
+        }
+        Ok(ids)
+    }
+
     pub async fn promotion(&self, id: i64, apps: &[String]) -> Result<Option<PromotionRecord>> {
         promotion_in(&self.pool, id, apps).await
     }

@@ -155,12 +155,27 @@ pub async fn audit(
             .ok_or_else(|| AppError::invalid("limit must be 1 to 500"))?,
         None => 100,
     };
-    let q = ops::audit_query(&p, limit)?;
+    // The API shows reads unless `reads=hide` (the viewer hides them by default).
+    let q = crate::audit_filter::audit_query(&state, &p, limit, true).await?;
     let rows = ops::audit_read(&state, &ctx, &q, "audit.view").await?;
     let next = (rows.len() as u32 == limit)
         .then(|| rows.last().map(|e| e.id.to_string()))
         .flatten();
     Ok(Json(json!({"entries": rows, "next_cursor": next})))
+}
+
+pub async fn audit_entry(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> AppResult<Json<Value>> {
+    let e = ops::audit_entry(&state, &ctx, &id).await?;
+    let emails = crate::pages::operator_emails(&state).await?;
+    let mut v = json!(e);
+    if let (Some(obj), Some(email)) = (v.as_object_mut(), emails.get(&e.event.actor)) {
+        obj.insert("actor_email".into(), json!(email));
+    }
+    Ok(Json(v))
 }
 
 pub async fn sessions(State(state): State<AppState>, ctx: Ctx) -> AppResult<Json<Value>> {

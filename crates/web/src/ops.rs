@@ -255,13 +255,44 @@ pub async fn audit_read(
         .audit(
             ctx.event(action, Outcome::Allowed)
                 .with("filters", serde_json::json!({
-                    "actor": q.actor, "action": q.action, "outcome": q.outcome.map(|o| o.as_str()),
-                    "target": q.target, "since": q.since, "until": q.until, "before": q.before,
+                    "actor": q.actor, "actors": q.actors, "action": q.action, "actions": q.actions,
+                    "outcome": q.outcome.map(|o| o.as_str()),
+                    "target": q.target, "target_type": q.target_type, "target_app": q.target_app,
+                    "text": q.text, "reads_hidden": !q.hide_actions.is_empty(),
+                    "since": q.since, "until": q.until, "before": q.before,
                 }))
                 .with("rows", rows.len() as i64),
         )
         .await?;
     Ok(rows)
+}
+
+/// One audit entry by id (`GET /audit/{id}` and its JSON twin); reading it is audited.
+pub async fn audit_entry(
+    state: &AppState,
+    ctx: &Ctx,
+    id: &str,
+) -> AppResult<raxx_core::audit::AuditEntry> {
+    if !ctx.has(Resource::Audit, Level::User) {
+        return deny(state, ctx, forbidden_for(ctx, Resource::Audit)).await;
+    }
+    let n: i64 =
+        id.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+            AppError::invalid(format!("`{id}` is not an audit entry id (a number)"))
+        })?;
+    let entry = state
+        .store
+        .audit_entry(n)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("audit entry {n}")))?;
+    state
+        .store
+        .audit(
+            ctx.event("audit.view", Outcome::Allowed)
+                .target("audit", n.to_string()),
+        )
+        .await?;
+    Ok(entry)
 }
 
 /// Parse the audit filters shared by the page, the API and the export.
@@ -313,6 +344,7 @@ pub fn audit_query(
         until: time("until")?,
         before,
         limit,
+        ..Default::default()
     })
 }
 
