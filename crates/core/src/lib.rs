@@ -14,5 +14,6 @@ pub mod rbac;
 pub mod restore;
 pub mod secret;
 pub mod throttle;
+pub mod uptime;
 
 pub use env::Env;

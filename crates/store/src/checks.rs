@@ -127,6 +127,30 @@ impl Store {
         rows.iter().map(result).collect()
     }
 
+    /// Every result of one check since `since` (unix ms), oldest first, at most `limit`
+    /// (the newest ones when there are more).
+    pub async fn check_results_since(
+        &self,
+        app: &str,
+        check: &str,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<CheckResult>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLS} FROM console_check_results WHERE app = $1 AND check_name = $2 AND at >= $3
+             ORDER BY id DESC LIMIT {}",
+            limit.clamp(1, 50_000)
+        )))
+        .bind(app)
+        .bind(check)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = rows.iter().map(result).collect::<Result<Vec<_>>>()?;
+        out.reverse();
+        Ok(out)
+    }
+
     /// When a check entered its `current` state: the first result after the newest result
     /// in another state (or its first result ever).
     pub async fn check_last_change(

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use raxx_core::audit::Outcome;
 use raxx_core::gate::{Access, Class};
 use raxx_core::rbac::Resource;
-use raxx_store::jobs::{JOB_NAMES, JobRun, PublishedSchedule};
+use raxx_store::jobs::{JOB_NAMES, JobRun, PublishedSchedule, RunOutcome};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -29,7 +29,9 @@ pub fn routes() -> Vec<Route> {
     vec![
         route!(GET "/jobs", Read, SignedIn, "job.list", jobs_page),
         route!(POST "/jobs/{name}/run", Write, Role(Resource::Job), "job.run_now", run_now_form),
+        route!(GET "/jobs/{name}", Read, SignedIn, "job.view", job_page),
         route!(GET "/api/v1/jobs", Read, SignedIn, "job.list", jobs_api),
+        route!(GET "/api/v1/jobs/{name}", Read, SignedIn, "job.view", job_api),
         route!(POST "/api/v1/jobs/{name}/run", Write, Role(Resource::Job), "job.run_now", run_now_api),
     ]
 }
@@ -156,6 +158,19 @@ struct JobsPage {
     can_run: bool,
 }
 
+fn run_row(r: JobRun) -> RunRow {
+    RunRow {
+        kind: r.kind.as_str(),
+        started: fmt_time(r.started_at),
+        duration: r
+            .duration_ms
+            .map_or_else(|| "—".into(), |d| format!("{d} ms")),
+        outcome: r.outcome.as_str(),
+        message: r.message,
+        job: r.job,
+    }
+}
+
 pub async fn jobs_page(State(state): State<AppState>, ctx: Ctx) -> AppResult<Response> {
     let jobs = job_views(&state).await?;
     let runs = state
@@ -163,16 +178,7 @@ pub async fn jobs_page(State(state): State<AppState>, ctx: Ctx) -> AppResult<Res
         .job_runs(None, 30)
         .await?
         .into_iter()
-        .map(|r| RunRow {
-            kind: r.kind.as_str(),
-            started: fmt_time(r.started_at),
-            duration: r
-                .duration_ms
-                .map_or_else(|| "—".into(), |d| format!("{d} ms")),
-            outcome: r.outcome.as_str(),
-            message: r.message,
-            job: r.job,
-        })
+        .map(run_row)
         .collect();
     Ok(render(&JobsPage {
         layout: Layout::new(&state, Some(&ctx), "Jobs", "Jobs"),
@@ -213,4 +219,85 @@ pub async fn run_now_api(
         Json(json!({"job": name, "request_id": id, "status": "queued"})),
     )
         .into_response())
+}
+
+/// One job's history: its runs (newest first, up to 200) and how they went.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobHistory {
+    pub job: JobView,
+    pub runs: Vec<JobRun>,
+    /// Finished runs among `runs` by outcome.
+    pub ok: usize,
+    pub failed: usize,
+    pub refused: usize,
+    /// Median and longest duration of the finished runs.
+    pub median_ms: Option<i64>,
+    pub max_ms: Option<i64>,
+    /// When the newest `ok` run started.
+    pub last_success_at: Option<i64>,
+}
+
+const HISTORY: u32 = 200;
+
+async fn job_history(state: &AppState, name: &str) -> AppResult<JobHistory> {
+    let job = job_views(state)
+        .await?
+        .into_iter()
+        .find(|j| j.name == name)
+        .ok_or_else(|| {
+            AppError::NotFound(format!(
+                "job `{name}` (the jobs are {})",
+                JOB_NAMES.join(", ")
+            ))
+        })?;
+    let runs = state.store.job_runs(Some(name), HISTORY).await?;
+    let count = |o: RunOutcome| runs.iter().filter(|r| r.outcome == o).count();
+    let mut durations: Vec<i64> = runs.iter().filter_map(|r| r.duration_ms).collect();
+    durations.sort_unstable();
+    Ok(JobHistory {
+        ok: count(RunOutcome::Ok),
+        failed: count(RunOutcome::Failed),
+        refused: count(RunOutcome::Refused),
+        median_ms: durations.get(durations.len() / 2).copied(),
+        max_ms: durations.last().copied(),
+        last_success_at: runs
+            .iter()
+            .find(|r| r.outcome == RunOutcome::Ok)
+            .map(|r| r.started_at),
+        job,
+        runs,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "job.html")]
+struct JobPage {
+    layout: Layout,
+    h: JobHistory,
+    rows: Vec<RunRow>,
+    last_success: String,
+    can_run: bool,
+}
+
+pub async fn job_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(name): Path<String>,
+) -> AppResult<Response> {
+    let h = job_history(&state, &name).await?;
+    let rows = h.runs.iter().cloned().map(run_row).collect();
+    Ok(render(&JobPage {
+        layout: Layout::new(&state, Some(&ctx), format!("Job {name}"), "Jobs"),
+        last_success: h.last_success_at.map_or_else(|| "never".into(), fmt_time),
+        rows,
+        h,
+        can_run: ctx.can_write(Resource::Job),
+    }))
+}
+
+pub async fn job_api(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> AppResult<Json<Value>> {
+    Ok(Json(json!(job_history(&state, &name).await?)))
 }

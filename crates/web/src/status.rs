@@ -269,7 +269,16 @@ pub struct Point {
     pub title: String,
 }
 
-/// A server-rendered latency chart: numbers only, so nothing user-supplied reaches the SVG.
+/// A tick of the time axis.
+pub struct Tick {
+    pub x: f64,
+    pub label: String,
+}
+
+/// A server-rendered latency chart over a real time axis: numbers only, so nothing
+/// user-supplied reaches the SVG. Answered samples are points joined by lines; a line
+/// breaks where samples are missing and at each failure, and failures are red marks on the
+/// chart's top edge, never a latency of "0 ms".
 pub struct Chart {
     pub width: u32,
     pub height: u32,
@@ -279,12 +288,16 @@ pub struct Chart {
     pub bottom: f64,
     pub max_ms: i64,
     pub points: Vec<Point>,
-    pub polyline: String,
+    /// One `points` attribute per unbroken run of answered samples.
+    pub lines: Vec<String>,
+    pub failures: Vec<Point>,
+    pub ticks: Vec<Tick>,
     /// y of the degraded threshold (half the timeout), when it is on the chart.
     pub threshold_y: Option<f64>,
     pub threshold_ms: i64,
     pub first: String,
     pub last: String,
+    pub samples: usize,
 }
 
 fn nice_ceiling(v: i64) -> i64 {
@@ -298,48 +311,98 @@ fn nice_ceiling(v: i64) -> i64 {
     10 * mag
 }
 
-/// Chart the results (oldest first).
-pub fn chart(results: &[CheckResult], timeout_ms: u64) -> Option<Chart> {
-    if results.is_empty() {
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+/// Chart the results (oldest first) on a time axis from `t0` to `t1` (unix ms); samples
+/// further apart than `max_gap_ms` leave a visible gap.
+pub fn chart(
+    results: &[CheckResult],
+    timeout_ms: u64,
+    t0: i64,
+    t1: i64,
+    max_gap_ms: i64,
+) -> Option<Chart> {
+    if results.is_empty() || t1 <= t0 {
         return None;
     }
     let (width, height) = (640u32, 200u32);
-    let (left, right, top, bottom) = (56.0, 12.0, 12.0, 28.0);
+    let (left, right, top, bottom) = (56.0, 12.0, 16.0, 28.0);
     let threshold_ms = (timeout_ms / 2) as i64;
-    let max_seen = results.iter().map(|r| r.latency_ms).max().unwrap_or(0);
+    let up = |r: &CheckResult| r.status != CheckStatus::Down;
+    let max_seen = results
+        .iter()
+        .filter(|r| up(r))
+        .map(|r| r.latency_ms)
+        .max()
+        .unwrap_or(0);
     let max_ms = nice_ceiling(max_seen.max(threshold_ms.min(max_seen.saturating_mul(2))));
     let plot_w = f64::from(width) - left - right;
     let plot_h = f64::from(height) - top - bottom;
-    let n = results.len();
+    let x_of = |at: i64| left + plot_w * ((at.clamp(t0, t1) - t0) as f64 / (t1 - t0) as f64);
     let y_of = |ms: i64| top + plot_h - (ms.clamp(0, max_ms) as f64 / max_ms as f64) * plot_h;
-    let points: Vec<Point> = results
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let x = if n == 1 {
-                left + plot_w / 2.0
+    let title = |r: &CheckResult| {
+        let state: CellState = r.status.into();
+        match (r.status, &r.error) {
+            (CheckStatus::Down, Some(e)) => {
+                format!("{} · {} · {}", fmt_time(r.at), state.label(), e)
+            }
+            (CheckStatus::Down, None) => format!("{} · {}", fmt_time(r.at), state.label()),
+            _ => format!(
+                "{} · {} · {} ms",
+                fmt_time(r.at),
+                state.label(),
+                r.latency_ms
+            ),
+        }
+    };
+    let mut points = Vec::new();
+    let mut failures = Vec::new();
+    for r in results {
+        let p = Point {
+            x: round1(x_of(r.at)),
+            y: if up(r) {
+                round1(y_of(r.latency_ms))
             } else {
-                left + plot_w * i as f64 / (n - 1) as f64
-            };
-            let state: CellState = r.status.into();
-            Point {
-                x: (x * 10.0).round() / 10.0,
-                y: (y_of(r.latency_ms) * 10.0).round() / 10.0,
-                state,
-                title: format!(
-                    "{} · {} · {} ms",
-                    fmt_time(r.at),
-                    state.label(),
-                    r.latency_ms
-                ),
+                top - 8.0
+            },
+            state: r.status.into(),
+            title: title(r),
+        };
+        if up(r) {
+            points.push(p);
+        } else {
+            failures.push(p);
+        }
+    }
+    let lines = raxx_core::uptime::line_runs(&samples(results), max_gap_ms)
+        .iter()
+        .filter(|run| run.len() > 1)
+        .map(|run| {
+            run.iter()
+                .map(|s| format!("{},{}", round1(x_of(s.at)), round1(y_of(s.latency_ms))))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let ticks = (0..=4)
+        .map(|i| {
+            let at = t0 + (t1 - t0) * i / 4;
+            Tick {
+                x: round1(x_of(at)),
+                label: chrono::DateTime::from_timestamp_millis(at)
+                    .map(|t| {
+                        if t1 - t0 > 86_400_000 {
+                            t.format("%m-%d %H:%M").to_string()
+                        } else {
+                            t.format("%H:%M").to_string()
+                        }
+                    })
+                    .unwrap_or_default(),
             }
         })
         .collect();
-    let polyline = points
-        .iter()
-        .map(|p| format!("{},{}", p.x, p.y))
-        .collect::<Vec<_>>()
-        .join(" ");
     Some(Chart {
         width,
         height,
@@ -348,12 +411,15 @@ pub fn chart(results: &[CheckResult], timeout_ms: u64) -> Option<Chart> {
         top,
         bottom,
         max_ms,
-        threshold_y: (threshold_ms <= max_ms).then(|| (y_of(threshold_ms) * 10.0).round() / 10.0),
+        threshold_y: (threshold_ms <= max_ms).then(|| round1(y_of(threshold_ms))),
         threshold_ms,
-        first: fmt_time(results[0].at),
-        last: fmt_time(results[n - 1].at),
+        first: fmt_time(t0),
+        last: fmt_time(t1),
+        samples: results.len(),
         points,
-        polyline,
+        lines,
+        failures,
+        ticks,
     })
 }
 
@@ -378,7 +444,8 @@ pub struct ResultRow {
     pub at: String,
     pub state: CellState,
     pub http_status: String,
-    pub latency_ms: i64,
+    /// "—" for a failed result: it has no latency worth reading.
+    pub latency_ms: String,
     pub error: String,
 }
 
@@ -389,7 +456,19 @@ struct CheckPage {
     cell: Cell,
     check: CheckConfig,
     chart: Option<Chart>,
+    stats: Vec<raxx_core::uptime::WindowStats>,
     rows: Vec<ResultRow>,
+}
+
+fn samples(results: &[CheckResult]) -> Vec<raxx_core::uptime::Sample> {
+    results
+        .iter()
+        .map(|r| raxx_core::uptime::Sample {
+            at: r.at,
+            up: r.status != CheckStatus::Down,
+            latency_ms: r.latency_ms,
+        })
+        .collect()
 }
 
 const RECENT: u32 = 60;
@@ -435,8 +514,29 @@ pub async fn check_page(
     Path((app, check)): Path<(String, String)>,
 ) -> AppResult<Response> {
     let (cell, cfg, recent) = load_check(&state, &app, &check).await?;
-    let mut oldest_first = recent.clone();
-    oldest_first.reverse();
+    let now = raxx_store::now_ms();
+    let week = state
+        .store
+        .check_results_since(&app, &check, now - 7 * 86_400_000, 50_000)
+        .await?;
+    let stats = raxx_core::uptime::all_windows(&samples(&week), now);
+    // The last hour on a time axis; a check polled rarely shows the span of its newest results.
+    let hour: Vec<CheckResult> = week
+        .iter()
+        .filter(|r| r.at >= now - 3_600_000)
+        .cloned()
+        .collect();
+    let (shown, t0) = if hour.len() >= 2 {
+        (hour, now - 3_600_000)
+    } else {
+        let mut oldest_first = recent.clone();
+        oldest_first.reverse();
+        let t0 = oldest_first
+            .first()
+            .map_or(now - 3_600_000, |r| r.at.min(now - 60_000));
+        (oldest_first, t0)
+    };
+    let max_gap_ms = (cfg.interval_seconds as i64).saturating_mul(2_500);
     let rows = recent
         .iter()
         .map(|r| ResultRow {
@@ -446,13 +546,18 @@ pub async fn check_page(
                 .http_status
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "—".into()),
-            latency_ms: r.latency_ms,
+            latency_ms: if r.status == CheckStatus::Down {
+                "—".into()
+            } else {
+                r.latency_ms.to_string()
+            },
             error: r.error.clone().unwrap_or_default(),
         })
         .collect();
     Ok(render(&CheckPage {
         layout: Layout::new(&state, Some(&ctx), format!("{app} · {check}"), "Status"),
-        chart: chart(&oldest_first, cfg.timeout_ms),
+        chart: chart(&shown, cfg.timeout_ms, t0, now, max_gap_ms),
+        stats,
         cell,
         check: cfg,
         rows,
@@ -464,7 +569,13 @@ pub async fn check_api(
     Path((app, check)): Path<(String, String)>,
 ) -> AppResult<Json<Value>> {
     let (cell, cfg, recent) = load_check(&state, &app, &check).await?;
+    let now = raxx_store::now_ms();
+    let week = state
+        .store
+        .check_results_since(&app, &check, now - 7 * 86_400_000, 50_000)
+        .await?;
     Ok(Json(json!({
+        "uptime": raxx_core::uptime::all_windows(&samples(&week), now),
         "check": cell,
         "expect_status": cfg.expect_status,
         "timeout_ms": cfg.timeout_ms,
@@ -538,19 +649,39 @@ mod tests {
                 )
             })
             .collect();
-        let ch = chart(&rs, 2000).expect("chart");
-        assert_eq!(ch.points.len(), 10);
-        assert!(
-            ch.polyline
-                .chars()
-                .all(|c| c.is_ascii_digit() || ".,- ".contains(c))
-        );
+        let ch = chart(&rs, 2000, 0, 300_000, 75_000).expect("chart");
+        // The failure is a mark, not a point at 0 ms; the line breaks at it.
+        assert_eq!(ch.points.len(), 9);
+        assert_eq!(ch.failures.len(), 1);
+        assert!(ch.failures[0].y < ch.top);
+        assert_eq!(ch.lines.len(), 2);
+        for line in &ch.lines {
+            assert!(
+                line.chars()
+                    .all(|c| c.is_ascii_digit() || ".,- ".contains(c))
+            );
+        }
         for p in &ch.points {
             assert!(p.x >= ch.left && p.x <= ch.plot_right(), "{}", p.x);
             assert!(p.y >= ch.top && p.y <= ch.plot_bottom(), "{}", p.y);
         }
+        // x is time: samples 30 s apart on a 300 s axis are a tenth of the width apart.
+        let step = ch.points[1].x - ch.points[0].x;
+        assert!(
+            (step - (ch.plot_right() - ch.left) / 10.0).abs() < 0.2,
+            "{step}"
+        );
+        // A gap longer than max_gap breaks the line too.
+        let mut gappy = rs.clone();
+        gappy.retain(|r| r.at != 60_000 && r.at != 90_000);
+        let ch2 = chart(&gappy, 2000, 0, 300_000, 45_000).expect("chart");
+        // 0 s and 30 s; a gap; 120 s alone (a point, no line); the failure; 180–270 s.
+        assert_eq!(ch2.lines.len(), 2, "{:?}", ch2.lines);
+        assert_eq!(ch2.lines[0].split(' ').count(), 2);
+        assert_eq!(ch2.points.len(), 7);
+        assert_eq!(ch.ticks.len(), 5);
         assert!(ch.max_ms >= 333);
-        assert!(chart(&[], 2000).is_none());
+        assert!(chart(&[], 2000, 0, 1, 1).is_none());
         assert_eq!(nice_ceiling(333), 500);
         assert_eq!(nice_ceiling(1000), 1000);
         assert_eq!(nice_ceiling(0), 10);

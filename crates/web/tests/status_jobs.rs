@@ -157,14 +157,28 @@ async fn every_operator_sees_the_grid_and_the_drill_down_on_both_envs() {
             assert!(html.contains("<svg"), "no chart");
             assert!(html.contains("role=\"img\""));
             assert!(html.contains("<title id=\"chart-title\">Latency of"));
-            assert_eq!(html.matches("<circle").count(), 3);
+            // Two answers are points on a line; the failure is a red mark, not a latency.
+            assert_eq!(html.matches("<circle").count(), 2);
+            assert_eq!(html.matches("<rect class=\"failure\"").count(), 1);
             assert!(html.contains("<polyline"));
+            // Uptime and p95 per window: 2 of 3 up; p95 of the answered latencies.
+            assert!(html.contains("<th scope=\"row\">last 1 h</th><td class=\"num\">66.7 %</td><td class=\"num\">15 ms</td>"), "uptime row");
             assert!(!html.contains("<script"), "no script on the drill-down");
             assert!(
                 html.contains("<caption class=\"sr-only\">Recent results"),
                 "text fallback"
             );
-            assert!(html.contains(">2000</td>"), "the table lists each latency");
+            assert!(html.contains(">15</td>"), "the table lists each latency");
+            assert!(
+                !html.contains(">2000</td>"),
+                "a failed result shows no latency"
+            );
+            let (_, body) = get(&c, &op, &format!("/api/v1/status/{app}/healthz")).await;
+            let v: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["uptime"][0]["window"], "1 h");
+            assert_eq!(v["uptime"][0]["uptime_pct"], 66.7);
+            assert_eq!(v["uptime"][0]["p95_ms"], 15);
+            assert_eq!(v["uptime"][2]["samples"], 3);
             let (status, _) = get(&c, &op, &format!("/status/{app}/nope")).await;
             assert_eq!(status, 404);
             let (status, _) = get(&c, &op, "/status/raxx-api-elsewhere/healthz").await;
@@ -289,5 +303,74 @@ async fn run_now_is_a_gated_audited_write_of_job() {
             .unwrap();
         assert_eq!(resp.status().as_u16(), 303);
         assert_eq!(prod.audit_count("job.run_now", "allowed").await, 2);
+    }
+}
+
+#[tokio::test]
+async fn each_job_has_its_run_history_with_outcomes_and_durations() {
+    use raxx_store::jobs::{RunKind, RunOutcome};
+    for url in database_urls().await {
+        let c = TestConsole::start(Env::Staging, &url, "").await;
+        let op = c.operator("reader@raxx.test", &[]).await;
+        let store = c.store();
+        for (i, outcome) in [RunOutcome::Ok, RunOutcome::Failed, RunOutcome::Ok]
+            .into_iter()
+            .enumerate()
+        {
+            let id = store
+                .start_job_run("status-poll", i as i64, RunKind::Schedule, "test")
+                .await
+                .unwrap();
+            store
+                .finish_job_run(
+                    id,
+                    outcome,
+                    if outcome == RunOutcome::Failed {
+                        "check timed out"
+                    } else {
+                        "3 checks"
+                    },
+                )
+                .await
+                .unwrap();
+        }
+        // Another job's run is not in this job's history.
+        let other = store
+            .start_job_run("session-purge", 9, RunKind::Manual, "test")
+            .await
+            .unwrap();
+        store
+            .finish_job_run(other, RunOutcome::Ok, "0 purged")
+            .await
+            .unwrap();
+
+        let (status, body) = get(&c, &op, "/api/v1/jobs/status-poll").await;
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["runs"].as_array().map(Vec::len), Some(3));
+        assert_eq!((v["ok"].as_i64(), v["failed"].as_i64()), (Some(2), Some(1)));
+        assert!(v["median_ms"].is_i64());
+        assert!(v["last_success_at"].is_i64());
+        assert_eq!(v["runs"][1]["message"], "check timed out", "newest first");
+
+        let (status, html) = get(&c, &op, "/jobs/status-poll").await;
+        assert_eq!(status, 200);
+        assert!(html.contains("2 ok · 1 failed · 0 refused"), "summary");
+        assert!(html.contains("check timed out"));
+        assert!(!html.contains("0 purged"), "another job's run");
+        assert!(
+            !html.contains("/jobs/status-poll/run"),
+            "a reader gets no Run now"
+        );
+        let (_, list) = get(&c, &op, "/jobs").await;
+        assert!(
+            list.contains("href=\"/jobs/status-poll\""),
+            "the jobs page links each job"
+        );
+        let (status, _) = get(&c, &op, "/jobs/no-such-job").await;
+        assert_eq!(status, 404);
+        let (status, body) = get(&c, &op, "/api/v1/jobs/no-such-job").await;
+        assert_eq!(status, 404);
+        assert!(body.contains("\"error\""));
     }
 }
