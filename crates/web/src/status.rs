@@ -273,6 +273,8 @@ pub struct Point {
 pub struct Tick {
     pub x: f64,
     pub label: String,
+    /// `start`, `middle` or `end`: the outer labels stay inside the chart.
+    pub anchor: &'static str,
 }
 
 /// A server-rendered latency chart over a real time axis: numbers only, so nothing
@@ -390,6 +392,11 @@ pub fn chart(
         .map(|i| {
             let at = t0 + (t1 - t0) * i / 4;
             Tick {
+                anchor: match i {
+                    0 => "start",
+                    4 => "end",
+                    _ => "middle",
+                },
                 x: round1(x_of(at)),
                 label: chrono::DateTime::from_timestamp_millis(at)
                     .map(|t| {
@@ -527,7 +534,10 @@ pub async fn check_page(
         .cloned()
         .collect();
     let (shown, t0) = if hour.len() >= 2 {
-        (hour, now - 3_600_000)
+        // A check younger than an hour fills the chart from its first result; gaps after
+        // that stay visible.
+        let first = hour.first().map_or(now - 3_600_000, |r| r.at);
+        (hour, (now - 3_600_000).max(first - 1_000))
     } else {
         let mut oldest_first = recent.clone();
         oldest_first.reverse();
