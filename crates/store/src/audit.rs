@@ -259,7 +259,7 @@ pub struct AuditQuery {
 }
 
 /// What free-text search reads: the action, the target and the reason, as one string
-/// (the same expression as the trigram index of migration 0015 on PostgreSQL).
+/// (the same expression as the trigram index of migration 0016 on PostgreSQL).
 const AUDIT_SEARCH_TEXT: &str = "(action || ' ' || COALESCE(target_type, '') || ' ' || COALESCE(target_id, '') || ' ' || COALESCE(reason, ''))";
 
 /// `s` as a LIKE pattern that matches it anywhere, with `\` as the escape character.
@@ -363,7 +363,7 @@ impl Store {
                 Backend::Sqlite => "LIKE",
             };
             // One expression over the searched columns: on PostgreSQL a trigram index
-            // (migration 0015) answers it; elsewhere it is a scan in id order.
+            // (migration 0016) answers it; elsewhere it is a scan in id order.
             w.text(
                 &format!(" AND {AUDIT_SEARCH_TEXT} {like} ? ESCAPE '\\'"),
                 &contains_pattern(t),
