@@ -500,7 +500,11 @@ async fn a_job_run_over_http_against_the_other_env_is_denied_in_the_one_layout()
         assert_eq!(e.target_app.as_deref(), Some("raxx-api-prod"));
         assert_eq!(e.context["denial"], "env_mismatch", "{}", e.context);
         assert_eq!(e.context["target_env"], "prod", "{}", e.context);
-        assert_eq!(e.context["target"], "check raxx-api-prod/ok", "{}", e.context);
+        assert_eq!(
+            e.context["target"], "check raxx-api-prod/ok",
+            "{}",
+            e.context
+        );
         assert!(e.context.get("code").is_none(), "{}", e.context);
         assert!(e.context.get("error").is_none(), "{}", e.context);
         let latest = console.store().latest_check_results().await.unwrap();

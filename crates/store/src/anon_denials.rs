@@ -49,7 +49,6 @@ pub fn interval_of(at: i64) -> i64 {
 /// The interval in which this process last flushed the intervals before it.
 static FLUSHED_BEFORE: AtomicI64 = AtomicI64::new(i64::MIN);
 
-
 /// (source, route, code)
 type Key = (String, String, String);
 

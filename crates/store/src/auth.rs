@@ -204,9 +204,9 @@ impl AuditTx {
             Ok(id) => Ok((token, id)),
             // Another pending invite for this address (a concurrent request won the race):
             // the database refuses the second, whatever the caller's check saw.
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(
-                StoreError::Conflict(format!("{PENDING_INVITE_CONFLICT}: {email}")),
-            ),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
+                format!("{PENDING_INVITE_CONFLICT}: {email}"),
+            )),
             Err(e) => Err(e.into()),
         }
     }

@@ -1022,7 +1022,7 @@ impl AuditTx {
             _ => "error",
         };
         self.record(event.reason(refusal.to_string()).with(key, refusal.code()))
-        .await?;
+            .await?;
         self.commit().await?;
         Ok(Err(refusal))
     }

@@ -178,7 +178,11 @@ pub async fn authorize_unattended(
     if let Err(e) = state.store.audit(event).await {
         tracing::error!(error = %e, "could not audit a denial");
     }
-    tracing::warn!(code = denial.code(), target = what, "the gate refused an unattended write");
+    tracing::warn!(
+        code = denial.code(),
+        target = what,
+        "the gate refused an unattended write"
+    );
     crate::metrics::gate_denial(denial.code());
     Err(denial)
 }

@@ -334,7 +334,11 @@ mod tests {
             confirms += 1;
             assert_eq!(r.method, Method::GET, "{r:?}");
             let w = r.decided_as();
-            assert!(!std::ptr::eq(w, r), "{r:?} confirms {m} {}, which is not in the manifest", r.path);
+            assert!(
+                !std::ptr::eq(w, r),
+                "{r:?} confirms {m} {}, which is not in the manifest",
+                r.path
+            );
             assert!(w.class.is_write(), "{r:?} confirms a read");
             assert_eq!(w.path, r.path);
             for env in Env::ALL {

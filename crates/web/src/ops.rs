@@ -27,8 +27,12 @@ pub async fn revoke_session(state: &AppState, ctx: &Ctx, id: &str) -> AppResult<
         app: None,
         owner: if own { Owner::Principal } else { Owner::Other },
     };
-    ctx.authorize(state, object, &format!("session of operator {}", target.admin_id))
-        .await?;
+    ctx.authorize(
+        state,
+        object,
+        &format!("session of operator {}", target.admin_id),
+    )
+    .await?;
     let mut tx = state.store.begin().await?;
     tx.revoke_session(id).await?;
     tx.record(
@@ -110,14 +114,14 @@ pub async fn create_invite(
             state
                 .store
                 .audit(
-                ctx.event("invite.create", Outcome::Denied)
-                    .target("operator", email.clone())
-                    .reason(refusal.message(&email, group))
-                    .with(crate::gate::DENIAL_KEY, refusal.code())
-                    .with("email", email.clone())
-                    .with("group", group),
-            )
-            .await?;
+                    ctx.event("invite.create", Outcome::Denied)
+                        .target("operator", email.clone())
+                        .reason(refusal.message(&email, group))
+                        .with(crate::gate::DENIAL_KEY, refusal.code())
+                        .with("email", email.clone())
+                        .with("group", group),
+                )
+                .await?;
             return Err(crate::identity::invite_error(refusal, &email, group));
         }
     };

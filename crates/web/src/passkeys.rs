@@ -367,7 +367,8 @@ pub async fn register_finish(
             "passkey.add",
             "conflict",
             "credential already registered",
-        ).await?;
+        )
+        .await?;
         return Err(AppError::Conflict {
             status: 409,
             code: "duplicate",

@@ -568,7 +568,9 @@ async fn object_targets_are_decided_once_and_denied_in_one_layout() {
             );
             let c = TestConsole::start(env, &db, &extra).await;
             let admins = env.admin_group();
-            let admin = c.operator(&format!("admin-{env}@raxx.test"), &[admins]).await;
+            let admin = c
+                .operator(&format!("admin-{env}@raxx.test"), &[admins])
+                .await;
             let nobody = c.operator(&format!("nobody-{env}@raxx.test"), &[]).await;
             let victim = c.operator(&format!("victim-{env}@raxx.test"), &[]).await;
             // The victim's passkey, a session of theirs on the other console, app keys of
@@ -694,7 +696,10 @@ async fn object_targets_are_decided_once_and_denied_in_one_layout() {
                     continue;
                 }
                 if status != 403 || body["error"] != cell.want {
-                    failures.push(format!("{label}: want 403 {}, got {status} {body}", cell.want));
+                    failures.push(format!(
+                        "{label}: want 403 {}, got {status} {body}",
+                        cell.want
+                    ));
                     continue;
                 }
                 if rows.len() != before + 1 {

@@ -287,14 +287,21 @@ async fn concurrent_invites_for_one_address_create_one() {
                 .json(&json!({"email": "twins@raxx.test", "group": "production-admins"}));
             sends.spawn(async move {
                 let r = req.send().await.unwrap();
-                (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+                (
+                    r.status().as_u16(),
+                    r.json::<Value>().await.unwrap_or(Value::Null),
+                )
             });
         }
         let answers = sends.join_all().await;
         let created = answers.iter().filter(|(s, _)| *s == 201).count();
         assert_eq!(created, 1, "{url}: {answers:?}");
         for (s, b) in answers.iter().filter(|(s, _)| *s != 201) {
-            assert_eq!((*s, b["error"].as_str()), (409, Some("invite_pending")), "{url}: {b}");
+            assert_eq!(
+                (*s, b["error"].as_str()),
+                (409, Some("invite_pending")),
+                "{url}: {b}"
+            );
         }
         let pending = c
             .store()

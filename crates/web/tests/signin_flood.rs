@@ -94,7 +94,10 @@ async fn bad_assertion(
         .do_authentication(Url::parse(&c.origin).unwrap(), rcr)
         .expect("soft passkey signs");
     let mut credential = serde_json::to_value(credential).unwrap();
-    let sig = credential["response"]["signature"].as_str().unwrap().to_string();
+    let sig = credential["response"]["signature"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let flipped = if sig.starts_with('A') { "B" } else { "A" };
     credential["response"]["signature"] = json!(format!("{flipped}{}", &sig[1..]));
     client
@@ -132,7 +135,11 @@ async fn five_hundred_failed_sign_ins_write_a_handful_of_chained_rows() {
         }
         // The throttle still refuses this source once it has failed too often.
         assert!(statuses.get(&429).copied().unwrap_or(0) > 0, "{statuses:?}");
-        assert_eq!(statuses.get(&401).copied(), Some(20), "bad assertions: {statuses:?}");
+        assert_eq!(
+            statuses.get(&401).copied(),
+            Some(20),
+            "bad assertions: {statuses:?}"
+        );
         let (single, counted) = sign_in_denials(&c).await;
         assert!(
             single - single_before <= 6,

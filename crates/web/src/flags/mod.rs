@@ -109,7 +109,8 @@ pub(crate) async fn authorize_app(state: &AppState, ctx: &Ctx, app: &str) -> App
         app: Some(app),
         owner: Owner::Nobody,
     };
-    ctx.authorize(state, target, &format!("the app {app}")).await
+    ctx.authorize(state, target, &format!("the app {app}"))
+        .await
 }
 
 /// Promotion refusals as API errors: `self_approval` 403; `stale`, `not_pending`,

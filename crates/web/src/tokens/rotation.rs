@@ -621,7 +621,11 @@ async fn check_write_targets(
             token.name,
             t.var,
             t.app,
-            if why.is_empty() { String::new() } else { format!(": {why}") }
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(": {why}")
+            }
         );
         authorize_actor(state, actor, action, target, object, &what).await?;
     }
@@ -660,9 +664,7 @@ async fn authorize_actor(
                 target_app: None,
                 own_object: false,
             };
-            let base = actor
-                .event(action, Outcome::Denied)
-                .target("token", target);
+            let base = actor.event(action, Outcome::Denied).target("token", target);
             crate::gate::authorize_unattended(state, &input, object, what, base)
                 .await
                 .map_err(AppError::Denied)
@@ -812,7 +814,15 @@ pub(super) async fn check_target(
         app: Some(app),
         owner: Owner::Nobody,
     };
-    authorize_actor(state, actor, action, target, object, &format!("the app {app}")).await
+    authorize_actor(
+        state,
+        actor,
+        action,
+        target,
+        object,
+        &format!("the app {app}"),
+    )
+    .await
 }
 
 /// Audit a failed action as `error` and hand the error back.
