@@ -253,9 +253,9 @@ pub fn decide(input: &GateInput<'_>) -> Result<(), Denial> {
                     needed: None,
                 });
             }
-            if input.target_app.is_some_and(|t| t != app) {
+            if let Some(t) = input.target_app.filter(|t| *t != app) {
                 return Err(Denial::Forbidden {
-                    message: "this key belongs to another app".into(),
+                    message: format!("this key belongs to the app `{app}`, not `{t}`"),
                     needed: None,
                 });
             }

@@ -86,7 +86,7 @@ pub fn origin_of(url: &str) -> String {
 async fn run(ctx: JobCtx) -> Result<JobReport, JobError> {
     let state = ctx.state.clone();
     let env = state.env();
-    if let Err(r) = ctx.authorize(env, "audit", "digest", None).await {
+    if let Err(r) = ctx.authorize_run("audit", "digest").await {
         return Ok(JobReport {
             message: "no digest".into(),
             refused: vec![r.0],

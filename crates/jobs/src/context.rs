@@ -4,7 +4,7 @@
 
 use raxx_core::Env;
 use raxx_core::audit::{AuditEvent, Outcome};
-use raxx_core::gate::{Access, Class, Csrf, GateInput, Principal, decide, write_level};
+use raxx_core::gate::{Access, Class, Csrf, GateInput, Owner, Principal, Target, write_level};
 use raxx_core::rbac::{EffectiveRoles, Resource, Role};
 use raxx_store::jobs::RunKind;
 use raxx_web::AppState;
@@ -74,11 +74,30 @@ impl JobCtx {
     }
 
     /// The write gate for one target of this job: class `write`, claimed env = this
-    /// console's, target env = the target's. A refusal is audited `denied` (actor
-    /// `system:<job>`) and returned; the caller skips that target.
+    /// console's, the target's env and app as the object ([`raxx_core::gate::authorize`],
+    /// the same decision handlers ask). A refusal is audited `denied` (actor
+    /// `system:<job>`, the one denial row layout of [`raxx_web::gate::object_denial_event`])
+    /// and returned; the caller skips that target.
     pub async fn authorize(
         &self,
         target_env: Env,
+        target_type: &str,
+        target_id: &str,
+        target_app: Option<&str>,
+    ) -> Result<(), Refusal> {
+        self.decide(Some(target_env), target_type, target_id, target_app)
+            .await
+    }
+
+    /// The gate for a whole run that has no object of its own (purging this console's
+    /// ended sessions, a digest of its audit log): the job's role and env only.
+    pub async fn authorize_run(&self, target_type: &str, target_id: &str) -> Result<(), Refusal> {
+        self.decide(None, target_type, target_id, None).await
+    }
+
+    async fn decide(
+        &self,
+        target_env: Option<Env>,
         target_type: &str,
         target_id: &str,
         target_app: Option<&str>,
@@ -92,33 +111,21 @@ impl JobCtx {
             principal: &principal,
             csrf: Csrf::Valid,
             claimed_env: Some(self.state.env()),
-            target_env: Some(target_env),
+            target_env: None,
             target_app: None,
             own_object: false,
         };
-        let Err(denial) = decide(&input) else {
-            return Ok(());
+        let target = Target {
+            env: target_env,
+            app: target_app,
+            owner: Owner::Nobody,
         };
-        let mut event = self
+        let base = self
             .event(&format!("job.{}", self.job), Outcome::Denied)
-            .target(target_type, target_id)
-            .reason(denial.message())
-            .with("denial", denial.code())
-            .with("target_env", target_env.as_str());
-        if let Some(app) = target_app {
-            event = event.app(app);
-        }
-        if let Err(e) = self.state.store.audit(event).await {
-            tracing::error!(job = self.job, error = %e, "could not audit a job's denial");
-        }
-        tracing::warn!(
-            job = self.job,
-            target = target_id,
-            "the write gate refused a job's write"
-        );
-        Err(Refusal(format!(
-            "{target_type} {target_id}: {}",
-            denial.message()
-        )))
+            .target(target_type, target_id);
+        let what = format!("{target_type} {target_id}");
+        raxx_web::gate::authorize_unattended(&self.state, &input, target, &what, base)
+            .await
+            .map_err(|denial| Refusal(format!("{what}: {}", denial.message())))
     }
 }

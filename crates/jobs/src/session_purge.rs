@@ -30,7 +30,7 @@ impl Job for SessionPurge {
 
 async fn run(ctx: JobCtx) -> Result<JobReport, JobError> {
     let env = ctx.state.env();
-    if let Err(r) = ctx.authorize(env, "sessions", env.as_str(), None).await {
+    if let Err(r) = ctx.authorize_run("sessions", env.as_str()).await {
         return Ok(JobReport {
             message: "nothing purged".into(),
             refused: vec![r.0],

@@ -32,7 +32,7 @@ impl Job for TokenRotationSweep {
 
 async fn run(ctx: JobCtx) -> Result<JobReport, JobError> {
     let env = ctx.state.env();
-    if let Err(r) = ctx.authorize(env, "tokens", env.as_str(), None).await {
+    if let Err(r) = ctx.authorize_run("tokens", env.as_str()).await {
         return Ok(JobReport {
             message: "nothing swept".into(),
             refused: vec![r.0],

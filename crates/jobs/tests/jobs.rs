@@ -428,3 +428,86 @@ async fn session_purge_expiry_and_sweep_run_through_the_gate() {
         assert_eq!(outcome, RunOutcome::Ok, "{message}");
     }
 }
+
+/// The gate matrix's job cell (issue 19 item 13): an operator asks, over real HTTP, for a
+/// run of a job whose target is the other env's; the job's `system:<job>` actor is refused
+/// by the same object decision as handlers, and its denial row has the one layout
+/// (`denial` = the code, the object under `target` and `target_env`, no `code`/`error`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_run_over_http_against_the_other_env_is_denied_in_the_one_layout() {
+    for url in database_urls().await {
+        let up = Arc::new(AtomicBool::new(true));
+        let server = check_server(up).await;
+        let ok_url = format!("http://127.0.0.1:{}/ok", server.port());
+        let console = TestConsole::start(
+            Env::Staging,
+            &url,
+            &format!(
+                "[[apps]]\nname = \"raxx-api-staging\"\nenv = \"staging\"\n{}",
+                check("ok", ok_url.clone(), 2000)
+            ),
+        )
+        .await;
+        let mut cfg = (*console.state.cfg).clone();
+        cfg.config.apps.push(AppConfig {
+            name: "raxx-api-prod".into(),
+            env: Env::Prod,
+            promote_from: None,
+            heroku_app: None,
+            checks: vec![CheckConfig {
+                name: "ok".into(),
+                url: ok_url,
+                expect_status: 200,
+                timeout_ms: 2000,
+                interval_seconds: 1,
+                env: None,
+            }],
+            tokens: vec![],
+            cors_origins: vec![],
+        });
+        let state = AppState::new(cfg, console.store().clone(), None).unwrap();
+        let sam = console.operator("sam@raxx.test", &["staging-admins"]).await;
+        let resp = console
+            .client()
+            .post(console.url("/api/v1/jobs/status-poll/run"))
+            .headers(console.write_headers(&sam))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+        let handle = Scheduler::from_config(state)
+            .unwrap()
+            .with_poll(Duration::from_millis(50))
+            .spawn();
+        let q = AuditQuery {
+            action: Some("job.status-poll".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        let mut denied = Vec::new();
+        for _ in 0..200 {
+            denied = console.store().audit_page(&q).await.unwrap();
+            if !denied.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        handle.stop().await;
+        assert!(!denied.is_empty(), "the job's refusal was not audited");
+        let e = &denied[0].event;
+        assert_eq!(e.actor, "system:status-poll");
+        assert_eq!(e.outcome.as_str(), "denied");
+        assert_eq!(e.target_app.as_deref(), Some("raxx-api-prod"));
+        assert_eq!(e.context["denial"], "env_mismatch", "{}", e.context);
+        assert_eq!(e.context["target_env"], "prod", "{}", e.context);
+        assert_eq!(
+            e.context["target"], "check raxx-api-prod/ok",
+            "{}",
+            e.context
+        );
+        assert!(e.context.get("code").is_none(), "{}", e.context);
+        assert!(e.context.get("error").is_none(), "{}", e.context);
+        let latest = console.store().latest_check_results().await.unwrap();
+        assert!(latest.iter().all(|r| r.app != "raxx-api-prod"));
+    }
+}

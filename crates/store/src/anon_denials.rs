@@ -91,10 +91,10 @@ impl AnonAggregate {
     pub fn event(&self) -> AuditEvent {
         let mut e = AuditEvent::new("anonymous", self.action.clone(), Outcome::Denied)
             .reason(format!(
-                "{} anonymous request(s) refused ({}) in this interval",
+                "{} anonymous request(s) refused ({}) in this interval, not recorded one by one",
                 self.count, self.code
             ))
-            .with("code", self.code.clone())
+            .with("denial", self.code.clone())
             .with("route", self.route.clone())
             .with("aggregated", true)
             .with("count", self.count)
@@ -137,6 +137,43 @@ impl Store {
         Ok(())
     }
 
+    /// An anonymous refusal outside the gate (a failed sign-in, the throttle's refusal):
+    /// counted under its key like [`Store::count_anon_denial`], except that the first of
+    /// its key in an interval is also written in full as `first` (one chained row naming
+    /// the account and the reason, with `denial` = the key's code); the rest are only
+    /// counted and join the chain as one summary row when the interval is over. Returns
+    /// whether `first` was written.
+    pub async fn audit_anon_refusal(&self, d: &AnonDenial<'_>, first: AuditEvent) -> Result<bool> {
+        let now = now_ms();
+        let bucket = interval_of(now);
+        let source = cap_str(d.source.unwrap_or("unknown"), MAX_SOURCE);
+        let source = bounded_source(bucket, &source, d.route, d.code);
+        // The first of a key is stored with count 0 (its chained row carries it); every
+        // further one adds 1. Atomic: of two concurrent firsts, one inserts, one counts.
+        let count: i64 = sqlx::query_scalar(
+            "INSERT INTO console_anon_denials (bucket, source, route, code, action, count, first_at, last_at) \
+             VALUES ($1, $2, $3, $4, $5, 0, $6, $6) \
+             ON CONFLICT (bucket, source, route, code) DO UPDATE SET count = console_anon_denials.count + 1, last_at = excluded.last_at \
+             RETURNING count",
+        )
+        .bind(bucket)
+        .bind(&source)
+        .bind(d.route)
+        .bind(d.code)
+        .bind(d.action)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        let chained = count == 0;
+        if chained {
+            self.audit(first.with("denial", d.code.to_string())).await?;
+        }
+        if FLUSHED_BEFORE.swap(bucket, Ordering::Relaxed) != bucket {
+            self.flush_anon_denials(now).await?;
+        }
+        Ok(chained)
+    }
+
     /// Move every aggregate of an interval that ended by `now` into the chain: one summary
     /// row each, and the counted rows deleted, in one audited transaction. Returns how many
     /// summary rows were written. Safe to call from several instances at once.
@@ -165,6 +202,10 @@ impl Store {
                 first_at: r.try_get("first_at")?,
                 last_at: r.try_get("last_at")?,
             };
+            // Count 0: only a first, already chained in full (`audit_anon_refusal`).
+            if agg.count == 0 {
+                continue;
+            }
             tx.record(agg.event()).await?;
             n += 1;
         }

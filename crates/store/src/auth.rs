@@ -35,6 +35,10 @@ pub struct Invite {
     pub revoked_at: Option<i64>,
 }
 
+/// The start of the [`StoreError::Conflict`] message of a second pending invite for one
+/// address (the unique index `console_invites_one_pending`).
+pub const PENDING_INVITE_CONFLICT: &str = "a pending invite exists for this address";
+
 impl Invite {
     pub fn state(&self, now: i64) -> &'static str {
         if self.revoked_at.is_some() {
@@ -175,18 +179,36 @@ impl AuditTx {
     ) -> Result<(String, i64)> {
         let token = new_token("rxi_");
         let now = now_ms();
-        let id: i64 = sqlx::query_scalar(
+        let email = raxx_core::config::normalise_email(email);
+        // An unused invite that expired no longer holds its address (it still reads
+        // "expired"): the unique index `console_invites_one_pending` is over the others.
+        sqlx::query(
+            "UPDATE console_invites SET closed_at = $1 WHERE email = $2 AND accepted_at IS NULL AND revoked_at IS NULL AND closed_at IS NULL AND expires_at <= $1",
+        )
+        .bind(now)
+        .bind(&email)
+        .execute(self.conn())
+        .await?;
+        let inserted = sqlx::query_scalar(
             "INSERT INTO console_invites (token_hash, email, group_name, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(hash_token(&token))
-        .bind(raxx_core::config::normalise_email(email))
+        .bind(&email)
         .bind(group)
         .bind(created_by)
         .bind(now)
         .bind(now + INVITE_TTL_MS)
         .fetch_one(self.conn())
-        .await?;
-        Ok((token, id))
+        .await;
+        match inserted {
+            Ok(id) => Ok((token, id)),
+            // Another pending invite for this address (a concurrent request won the race):
+            // the database refuses the second, whatever the caller's check saw.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
+                format!("{PENDING_INVITE_CONFLICT}: {email}"),
+            )),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn revoke_invite(&mut self, id: i64) -> Result<Invite> {

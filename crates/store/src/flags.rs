@@ -1036,12 +1036,14 @@ impl AuditTx {
             PromotionError::Stale { .. } => Outcome::Error,
             _ => Outcome::Denied,
         };
-        self.record(
-            event
-                .reason(refusal.to_string())
-                .with("error", refusal.code()),
-        )
-        .await?;
+        // A denied row names its code under `denial` (the one denial layout, as the gate's);
+        // an error row under `error`.
+        let key = match event.outcome {
+            Outcome::Denied => "denial",
+            _ => "error",
+        };
+        self.record(event.reason(refusal.to_string()).with(key, refusal.code()))
+            .await?;
         self.commit().await?;
         Ok(Err(refusal))
     }

@@ -75,6 +75,32 @@ impl Store {
         })
     }
 
+    /// Record a failed attempt by nobody (an unknown account, a bad assertion, a refusal
+    /// of the throttle) without flooding the chain: its count for the throttle, and its
+    /// audit row aggregated per (interval, source, route, reason) by
+    /// [`Store::audit_anon_refusal`] (the first in full, the rest as one summary row).
+    pub async fn count_auth_failure(
+        &self,
+        account: &str,
+        d: &crate::anon_denials::AnonDenial<'_>,
+        first: AuditEvent,
+    ) -> Result<()> {
+        let now = now_ms();
+        let source = d.source.unwrap_or("unknown");
+        sqlx::query("DELETE FROM console_auth_failures WHERE at < $1")
+            .bind(now - WINDOW_MS)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("INSERT INTO console_auth_failures (account, source, at) VALUES ($1, $2, $3)")
+            .bind(account)
+            .bind(source)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        self.audit_anon_refusal(d, first).await?;
+        Ok(())
+    }
+
     /// Record a failed sign-in or enrolment attempt and its audit row, in one transaction;
     /// counts older than the window are dropped on the way.
     pub async fn audit_auth_failure(

@@ -303,7 +303,7 @@ async fn a_promotion_needs_a_second_person_and_applies_on_approval() {
         assert_eq!(own, Err(PromotionError::SelfApproval));
         let denied = audit_rows(&store, "flag.promotion.approve", Outcome::Denied).await;
         assert_eq!(denied.len(), 1);
-        assert_eq!(denied[0].event.context["error"], "self_approval");
+        assert_eq!(denied[0].event.context["denial"], "self_approval");
 
         let wrong_hash = store
             .approve_promotion(

@@ -109,8 +109,8 @@ pub const MAX_FAILURES_PER_ACCOUNT_SOURCE_HOUR: i64 = raxx_core::throttle::MAX_P
 pub const MAX_FAILURES_PER_IP_HOUR: i64 = raxx_core::throttle::MAX_PER_SOURCE;
 
 /// Refuse a sign-in or enrolment attempt once this address failed too often.
-async fn throttle(state: &AppState, email: &str, ip: Option<&str>) -> AppResult<()> {
-    crate::identity::check_attempt(state, email, ip).await
+async fn throttle(state: &AppState, ctx: &Ctx, email: &str, ip: Option<&str>) -> AppResult<()> {
+    crate::identity::check_attempt(state, ctx.route, email, ip).await
 }
 
 #[derive(Deserialize)]
@@ -152,7 +152,7 @@ pub async fn register_start(
             ));
         }
         // The enrolment code is guessed like a password: throttled like sign-in.
-        throttle(&state, &email, ip.as_deref()).await?;
+        throttle(&state, &ctx, &email, ip.as_deref()).await?;
         let code_ok = match (state.enrol_code_hash().await, body.enrol_code.as_deref()) {
             (Some(want), Some(code)) => constant_time_eq(&hash_token(code.trim()), &want),
             _ => false,
@@ -171,6 +171,7 @@ pub async fn register_start(
             let mut ev = AuditEvent::new("anonymous", "auth.register", Outcome::Denied)
                 .target("operator", email.clone())
                 .reason(reason)
+                .with(crate::gate::DENIAL_KEY, "forbidden")
                 .with("email", email.clone());
             ev.ip = ip.clone();
             crate::identity::record_failure(&state, &email, ip.as_deref(), ev).await?;
@@ -229,6 +230,7 @@ pub async fn register_finish(
             let mut ev = AuditEvent::new("anonymous", "auth.register", Outcome::Denied)
                 .target("operator", email.clone())
                 .reason(format!("passkey verification failed: {e}"))
+                .with(crate::gate::DENIAL_KEY, "invalid")
                 .with("email", email.clone());
             ev.ip = ip;
             state.store.audit(ev).await?;
@@ -274,6 +276,7 @@ pub async fn register_finish(
             let mut ev = AuditEvent::new("anonymous", "auth.register", Outcome::Denied)
                 .target("operator", existing.id.to_string())
                 .reason("the address already has an operator")
+                .with(crate::gate::DENIAL_KEY, "operator_exists")
                 .with("email", email.clone())
                 .with("mode", mode);
             ev.ip = ip;
@@ -331,7 +334,7 @@ pub async fn login_start(
     Json(body): Json<LoginStart>,
 ) -> AppResult<Response> {
     let email = normalise_email(&body.email);
-    throttle(&state, &email, ctx.ip.as_deref()).await?;
+    throttle(&state, &ctx, &email, ctx.ip.as_deref()).await?;
     let admin = state
         .store
         .admin_by_email(&email)
@@ -350,7 +353,15 @@ pub async fn login_start(
             .target("operator", email.clone())
             .reason("no usable passkey for this email");
         ev.ip = ctx.ip.clone();
-        crate::identity::record_failure(&state, &email, ctx.ip.as_deref(), ev).await?;
+        crate::identity::record_anonymous_failure(
+            &state,
+            ctx.route,
+            "unknown_account",
+            &email,
+            ctx.ip.as_deref(),
+            ev,
+        )
+        .await?;
         return Err(AppError::invalid(
             "no passkey is registered for this email on this console",
         ));
@@ -391,7 +402,7 @@ pub async fn login_finish(
             AppError::invalid("this sign-in expired or was already used; start again")
         })?;
     let email = c.email.clone().unwrap_or_default();
-    throttle(&state, &email, ip.as_deref()).await?;
+    throttle(&state, &ctx, &email, ip.as_deref()).await?;
     let admin = state
         .store
         .admin_by_email(&email)
@@ -414,10 +425,24 @@ pub async fn login_finish(
                 } else {
                     format!("passkey assertion failed: {e}")
                 })
+                .with(crate::gate::DENIAL_KEY, "unauthenticated")
                 .with("email", email.clone())
                 .with("counter_regression", regression);
             ev.ip = ip.clone();
-            crate::identity::record_failure(&state, &email, ip.as_deref(), ev).await?;
+            if regression {
+                // A possibly cloned authenticator: always a chained row of its own.
+                crate::identity::record_failure(&state, &email, ip.as_deref(), ev).await?;
+            } else {
+                crate::identity::record_anonymous_failure(
+                    &state,
+                    ctx.route,
+                    "bad_assertion",
+                    &email,
+                    ip.as_deref(),
+                    ev,
+                )
+                .await?;
+            }
             return Err(AppError::Denied(raxx_core::gate::Denial::Unauthenticated {
                 message: if regression {
                     "this passkey's signature counter went backwards; sign-in refused and recorded"

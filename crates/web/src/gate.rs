@@ -90,11 +90,12 @@ impl Ctx {
 
     /// The route facts as the gate saw them, for [`raxx_core::gate::authorize`].
     pub fn gate_input(&self) -> GateInput<'_> {
+        let decided = self.route.decided_as();
         GateInput {
             active_env: self.env,
-            class: self.route.class,
-            access: self.route.access,
-            only_env: self.route.only_env,
+            class: decided.class,
+            access: decided.access,
+            only_env: decided.only_env,
             principal: &self.principal,
             csrf: self.csrf_fact,
             claimed_env: self.claimed_env,
@@ -105,8 +106,8 @@ impl Ctx {
     }
 
     /// The object half of the gate: may this request act on `target`? One decision
-    /// ([`raxx_core::gate::authorize`]) and one denial row layout ([`denial_event`], plus
-    /// the object named by `what`). Audits and refuses otherwise.
+    /// ([`raxx_core::gate::authorize`]) and one denial row layout ([`object_denial_event`]).
+    /// Audits and refuses otherwise. Every handler that acts on an object calls this.
     pub async fn authorize(
         &self,
         state: &AppState,
@@ -116,20 +117,17 @@ impl Ctx {
         let Err(denial) = authorize(&self.gate_input(), &target) else {
             return Ok(());
         };
-        let mut event = denial_event(self.actor(), self.route, &denial).with("target", what);
-        event.session_id = self.session.as_ref().map(|s| s.id.clone());
-        event.request_id = Some(self.request_id.clone());
-        event.ip = self.ip.clone();
-        if let Some(app) = target.app {
-            event = event.app(app);
-        }
+        let denial = name_the_object(denial, what);
+        let base = self.event(self.route_action, Outcome::Denied);
+        let event = object_denial_event(base, Some(self.route), &denial, &target, what);
         state.store.audit(event).await?;
+        tracing::info!(code = denial.code(), route = %self.route.path, "gate denied an object");
         crate::metrics::gate_denial(denial.code());
         Err(AppError::Denied(denial))
     }
 
-    /// The handler-side half of env match: the target object's env must be this
-    /// console's. Audits and refuses otherwise (through [`Ctx::authorize`]).
+    /// The target object's env must be this console's: [`Ctx::authorize`] with the env
+    /// only (an object nobody owns, of no app in particular).
     pub async fn check_target_env(
         &self,
         state: &AppState,
@@ -143,6 +141,50 @@ impl Ctx {
         };
         self.authorize(state, t, target).await
     }
+}
+
+/// An env mismatch about an object says which object ("the app raxx-api-prod: the
+/// target belongs to prod; …"), so the operator can tell what was refused.
+fn name_the_object(denial: Denial, what: &str) -> Denial {
+    match denial {
+        Denial::EnvMismatch { message } if message.ends_with("nothing was changed") => {
+            Denial::EnvMismatch {
+                message: format!("{what}: {message}"),
+            }
+        }
+        Denial::EnvMismatch { message } => Denial::EnvMismatch {
+            message: format!("{what}: {message}; nothing was changed"),
+        },
+        other => other,
+    }
+}
+
+/// The object decision for a principal that is not a request's (a job's `system:<job>`
+/// actor): the same [`raxx_core::gate::authorize`] over `input`, the same denial row
+/// (`base` carries the actor and the action). A row that cannot be written is logged; the
+/// refusal stands (fail closed).
+pub async fn authorize_unattended(
+    state: &AppState,
+    input: &GateInput<'_>,
+    target: Target<'_>,
+    what: &str,
+    base: AuditEvent,
+) -> Result<(), Denial> {
+    let Err(denial) = authorize(input, &target) else {
+        return Ok(());
+    };
+    let denial = name_the_object(denial, what);
+    let event = object_denial_event(base, None, &denial, &target, what);
+    if let Err(e) = state.store.audit(event).await {
+        tracing::error!(error = %e, "could not audit a denial");
+    }
+    tracing::warn!(
+        code = denial.code(),
+        target = what,
+        "the gate refused an unattended write"
+    );
+    crate::metrics::gate_denial(denial.code());
+    Err(denial)
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {
@@ -320,11 +362,18 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
         }
     }
 
+    // A confirmation page is decided as the write it confirms, as the page's own form will
+    // submit it (its token, this console's env): it opens exactly when that would pass.
+    let decided = route.decided_as();
+    if !std::ptr::eq(decided, route) {
+        csrf = Csrf::Valid;
+        claimed_env = Some(env);
+    }
     let input = GateInput {
         active_env: env,
-        class: route.class,
-        access: route.access,
-        only_env: route.only_env,
+        class: decided.class,
+        access: decided.access,
+        only_env: decided.only_env,
         principal: &principal,
         csrf,
         claimed_env,
@@ -334,7 +383,7 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
     };
     let mut verdict = decide(&input);
     // Own-object routes: let the handler check ownership when the role is missing.
-    if let (Err(Denial::Forbidden { .. }), Access::OwnOrRole(_)) = (&verdict, route.access) {
+    if let (Err(Denial::Forbidden { .. }), Access::OwnOrRole(_)) = (&verdict, decided.access) {
         verdict = Ok(());
     }
     if let Err(mut denial) = verdict {
@@ -424,14 +473,61 @@ pub fn api_key(headers: &HeaderMap) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// The one context layout of every denial row (route and object denials alike): the
-/// denial's `code` and the route's manifest template (`GET /auth/link/{token}`). Never the
-/// request's raw path: a path can carry a secret (a login link, an invite token).
-pub fn denial_event(actor: String, route: &Route, denial: &Denial) -> AuditEvent {
-    AuditEvent::new(actor, route.action, Outcome::Denied)
+/// The context key naming the denial's code in every denial row (route, object, job and
+/// aggregated anonymous denials alike; `raxx_store::anon_denials` uses the same key).
+pub const DENIAL_KEY: &str = "denial";
+
+/// The one context layout of every denial row: `denial` (the denial's code) and `route`
+/// (the manifest template, `GET /auth/link/{token}`), on `base` (who, which session and
+/// request, which action). Never the request's raw path: a path can carry a secret (a
+/// login link, an invite token).
+pub fn denial_row(base: AuditEvent, route: Option<&Route>, denial: &Denial) -> AuditEvent {
+    let mut e = base
         .reason(denial.message())
-        .with("code", denial.code())
-        .with("route", route_template(route))
+        .with(DENIAL_KEY, denial.code());
+    e.outcome = Outcome::Denied;
+    if let Some(route) = route {
+        e = e.with("route", route_template(route));
+    }
+    e
+}
+
+/// [`denial_row`] plus the object: `target` (what it is, in words), `target_env` and
+/// `owner` as the decision saw them, and the app column.
+pub fn object_denial_event(
+    base: AuditEvent,
+    route: Option<&Route>,
+    denial: &Denial,
+    target: &Target<'_>,
+    what: &str,
+) -> AuditEvent {
+    let mut e = denial_row(base, route, denial)
+        .with("target", what)
+        .with("owner", owner_str(target.owner));
+    if let Some(env) = target.env {
+        e = e.with("target_env", env.as_str());
+    }
+    if let Some(app) = target.app {
+        e = e.app(app);
+    }
+    e
+}
+
+fn owner_str(o: Owner) -> &'static str {
+    match o {
+        Owner::Principal => "own",
+        Owner::Other => "other",
+        Owner::Nobody => "none",
+    }
+}
+
+/// A route denial row (no object).
+pub fn denial_event(actor: String, route: &Route, denial: &Denial) -> AuditEvent {
+    denial_row(
+        AuditEvent::new(actor, route.action, Outcome::Denied),
+        Some(route),
+        denial,
+    )
 }
 
 /// `GET /auth/link/{token}`: what audit rows and logs name a route by.
@@ -501,7 +597,7 @@ async fn deny(
             route,
             csrf_fact: Csrf::Valid,
             claimed_env: None,
-            principal: Principal::Anonymous,
+            principal: principal.clone(),
             admin: Some(a),
             session,
             request_id: request_id.to_string(),

@@ -6,9 +6,11 @@ use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::invite::{InviteFacts, InviteRefusal};
 use raxx_core::rbac::{EffectiveRoles, Resource};
 use raxx_core::throttle;
+use raxx_store::anon_denials::AnonDenial;
 use raxx_store::auth::Invite;
 
 use crate::error::{AppError, AppResult};
+use crate::manifest::Route;
 use crate::state::AppState;
 
 /// The source an attempt is counted under: the client address, as the gate resolved it.
@@ -19,16 +21,36 @@ fn source(ip: Option<&str>) -> &str {
 /// Refuse a sign-in or enrolment attempt when this source has failed too often, for this
 /// account or overall (audited as `auth.rate_limited`). The account as a whole is never
 /// locked: see [`record_failure`] for its back-off.
-pub async fn check_attempt(state: &AppState, account: &str, ip: Option<&str>) -> AppResult<()> {
+pub async fn check_attempt(
+    state: &AppState,
+    route: &Route,
+    account: &str,
+    ip: Option<&str>,
+) -> AppResult<()> {
     let failures = state.store.auth_failures(account, source(ip)).await?;
     let Err(refusal) = throttle::decide_attempt(&failures) else {
         return Ok(());
     };
     let mut ev = AuditEvent::new("anonymous", "auth.rate_limited", Outcome::Denied)
         .target("operator", account.to_string())
-        .reason(refusal.as_str());
+        .reason(refusal.as_str())
+        .with("route", crate::gate::route_template(route));
     ev.ip = ip.map(str::to_string);
-    state.store.audit(ev).await?;
+    // Nobody is signed in: aggregated like the gate's anonymous denials (a throttled flood
+    // is one chained row per source and interval, plus one summary row).
+    let template = crate::gate::route_template(route);
+    state
+        .store
+        .audit_anon_refusal(
+            &AnonDenial {
+                source: ip,
+                route: &template,
+                action: "auth.rate_limited",
+                code: "rate_limited",
+            },
+            ev,
+        )
+        .await?;
     Err(AppError::Conflict {
         status: 429,
         code: "rate_limited",
@@ -56,11 +78,50 @@ pub async fn record_failure(
     let src = source(ip);
     let before = state.store.auth_failures(account, src).await?;
     state.store.audit_auth_failure(account, src, event).await?;
-    let delay = throttle::failure_delay_ms(&before);
+    back_off(&before).await;
+    Ok(())
+}
+
+/// [`record_failure`] for a failure by nobody (an unknown account, a bad passkey
+/// assertion): counted for the throttle the same way, its audit row aggregated per
+/// (interval, source, route, `code`) like the gate's anonymous denials — the first in
+/// full, the rest as one summary row (`raxx_store::anon_denials`).
+pub async fn record_anonymous_failure(
+    state: &AppState,
+    route: &Route,
+    code: &'static str,
+    account: &str,
+    ip: Option<&str>,
+    event: AuditEvent,
+) -> AppResult<()> {
+    let before = state.store.auth_failures(account, source(ip)).await?;
+    let template = crate::gate::route_template(route);
+    let action = event.action.clone();
+    state
+        .store
+        .count_auth_failure(
+            account,
+            &AnonDenial {
+                source: ip,
+                route: &template,
+                action: &action,
+                code,
+            },
+            event.with("route", template.clone()),
+        )
+        .await?;
+    back_off(&before).await;
+    Ok(())
+}
+
+/// Hold the answer back by the account's back-off: failures for this account from other
+/// sources slow every further failure down, so a distributed guess gets slower without
+/// locking anyone out.
+async fn back_off(before: &throttle::Failures) {
+    let delay = throttle::failure_delay_ms(before);
     if delay > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
-    Ok(())
 }
 
 /// Groups an invite may name on this console (see `ops::invitable_groups`).
@@ -140,7 +201,7 @@ pub async fn refuse_redemption(
     let mut ev = AuditEvent::new("anonymous", "invite.accept", Outcome::Denied)
         .target("invite", invite.id.to_string())
         .reason(refusal.message(&invite.email, &invite.group_name))
-        .with("error", refusal.code())
+        .with(crate::gate::DENIAL_KEY, refusal.code())
         .with("email", invite.email.clone())
         .with("created_by", invite.created_by);
     ev.ip = ip.map(str::to_string);

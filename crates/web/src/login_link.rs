@@ -107,8 +107,22 @@ pub async fn sign_in(
         tx.rollback().await?;
         let mut ev = AuditEvent::new("anonymous", "auth.login_link", Outcome::Denied)
             .reason("unknown, used or expired login link");
-        ev.ip = ip;
-        state.store.audit(ev).await?;
+        ev.ip = ip.clone();
+        // Nobody is signed in: aggregated like the gate's anonymous denials (guessing
+        // links is one chained row per source and interval, plus one summary row).
+        let template = crate::gate::route_template(ctx.route);
+        state
+            .store
+            .audit_anon_refusal(
+                &raxx_store::anon_denials::AnonDenial {
+                    source: ip.as_deref(),
+                    route: &template,
+                    action: "auth.login_link",
+                    code: "unauthenticated",
+                },
+                ev.with("route", template.clone()),
+            )
+            .await?;
         return Err(AppError::Denied(raxx_core::gate::Denial::Unauthenticated {
             message: "this login link is not valid: it was used already, expired (links last 10 minutes) or never existed".into(),
         }));

@@ -29,6 +29,10 @@ pub struct Route {
     pub only_env: Option<Env>,
     /// The audit action name for this route's writes and denials.
     pub action: &'static str,
+    /// A confirmation page (`GET /tokens/{id}/rotate`) names the write it confirms (the
+    /// `POST` at the same path): the gate decides the page with that write's facts, so the
+    /// page opens exactly for those whose confirmation would be allowed.
+    pub confirms: Option<Method>,
     pub make: fn(MethodFilter) -> MethodRouter<AppState>,
 }
 
@@ -54,6 +58,10 @@ impl Route {
 
     /// The permission this route needs on a console of `env`, as `routes` prints it.
     pub fn permission(&self, env: Env) -> String {
+        let decided = self.decided_as();
+        if !std::ptr::eq(decided, self) {
+            return decided.permission(env);
+        }
         if !route_exists_in(self.class, self.only_env, env) {
             return "refused (env_mismatch)".into();
         }
@@ -81,6 +89,19 @@ impl Route {
         }
     }
 
+    /// The route whose facts (class, access, env) the gate decides this one by: the write
+    /// a confirmation page confirms, else the route itself.
+    pub fn decided_as(&self) -> &Route {
+        self.confirms
+            .as_ref()
+            .and_then(|m| {
+                route_manifest()
+                    .iter()
+                    .find(|r| r.method == *m && r.path == self.path)
+            })
+            .unwrap_or(self)
+    }
+
     pub fn resource(&self) -> Option<Resource> {
         match self.access {
             Access::Role(r)
@@ -106,6 +127,7 @@ macro_rules! route {
             access: $access,
             only_env: $only,
             action: $action,
+            confirms: None,
             make: |filter| axum::routing::on(filter, $handler),
         }
     };
@@ -302,6 +324,30 @@ mod tests {
             });
             assert!(twin.is_some(), "{r:?} ({}) has no JSON twin", r.action);
         }
+    }
+
+    /// A confirmation page is a safe `GET` whose decision is the write it confirms: that
+    /// write exists in the manifest, at the same path, and is a write.
+    #[test]
+    fn confirmation_pages_are_decided_as_the_write_they_confirm() {
+        let mut confirms = 0;
+        for r in route_manifest() {
+            let Some(m) = &r.confirms else { continue };
+            confirms += 1;
+            assert_eq!(r.method, Method::GET, "{r:?}");
+            let w = r.decided_as();
+            assert!(
+                !std::ptr::eq(w, r),
+                "{r:?} confirms {m} {}, which is not in the manifest",
+                r.path
+            );
+            assert!(w.class.is_write(), "{r:?} confirms a read");
+            assert_eq!(w.path, r.path);
+            for env in Env::ALL {
+                assert_eq!(r.permission(env), w.permission(env), "{r:?} on {env}");
+            }
+        }
+        assert!(confirms > 0, "GET /tokens/{{id}}/rotate confirms its POST");
     }
 
     #[test]

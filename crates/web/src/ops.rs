@@ -3,8 +3,8 @@
 
 use raxx_core::audit::Outcome;
 use raxx_core::config::{normalise_email, plausible_email};
-use raxx_core::gate::Denial;
-use raxx_core::rbac::{EnvScope, Level, Resource};
+use raxx_core::gate::{Owner, Target};
+use raxx_core::rbac::{EnvScope, Resource};
 use raxx_store::audit::AuditQuery;
 
 use crate::error::{AppError, AppResult};
@@ -18,12 +18,21 @@ pub async fn revoke_session(state: &AppState, ctx: &Ctx, id: &str) -> AppResult<
         .store
         .session_by_id(id)
         .await?
-        .filter(|s| s.selected_env == state.env().as_str())
         .ok_or_else(|| AppError::NotFound(format!("session {id}")))?;
     let own = Some(target.admin_id) == ctx.admin_id();
-    if !own && !ctx.can_write(Resource::Session) {
-        return deny(state, ctx, forbidden_for(ctx, Resource::Session)).await;
-    }
+    // The object half of the gate: the session's env (a session of the other console is
+    // not this console's to end) and whose it is.
+    let object = Target {
+        env: Some(target.selected_env.parse().unwrap_or(ctx.env.other())),
+        app: None,
+        owner: if own { Owner::Principal } else { Owner::Other },
+    };
+    ctx.authorize(
+        state,
+        object,
+        &format!("session of operator {}", target.admin_id),
+    )
+    .await?;
     let mut tx = state.store.begin().await?;
     tx.revoke_session(id).await?;
     tx.record(
@@ -35,26 +44,6 @@ pub async fn revoke_session(state: &AppState, ctx: &Ctx, id: &str) -> AppResult<
     .await?;
     tx.commit().await?;
     Ok(())
-}
-
-fn forbidden_for(ctx: &Ctx, resource: Resource) -> Denial {
-    let role = raxx_core::rbac::Role::new(resource, raxx_core::gate::write_level(ctx.env));
-    Denial::Forbidden {
-        message: format!("this needs the role {role} on the {} console", ctx.env),
-        needed: Some(role.to_string()),
-    }
-}
-
-async fn deny<T>(state: &AppState, ctx: &Ctx, denial: Denial) -> AppResult<T> {
-    state
-        .store
-        .audit(
-            ctx.event(ctx.route_action, Outcome::Denied)
-                .reason(denial.message())
-                .with("code", denial.code()),
-        )
-        .await?;
-    Err(AppError::Denied(denial))
 }
 
 /// Groups an invite may name on this console: groups with at least one grant usable
@@ -96,26 +85,46 @@ pub async fn create_invite(
     let by = ctx
         .admin_id()
         .ok_or_else(|| AppError::Internal("invites need an operator".into()))?;
+    // The facts read outside the transaction (a transaction holds the audit chain's lock
+    // and one pooled connection: reading through the pool inside it starves the pool under
+    // concurrent writes); the pending-invite fact inside it, and the unique index below.
+    let mut facts = crate::identity::invite_facts(state, &email, group, by, false).await?;
     let mut tx = state.store.begin().await?;
     // An invite makes a new operator, never a way onto an existing one (issue 19).
-    let other_pending = tx.has_pending_invite(&email).await?;
-    let facts = crate::identity::invite_facts(state, &email, group, by, other_pending).await?;
-    if let Err(refusal) = raxx_core::invite::decide_create(&facts) {
-        tx.rollback().await?;
-        state
-            .store
-            .audit(
-                ctx.event("invite.create", Outcome::Denied)
-                    .target("operator", email.clone())
-                    .reason(refusal.message(&email, group))
-                    .with("error", refusal.code())
-                    .with("email", email.clone())
-                    .with("group", group),
-            )
-            .await?;
-        return Err(crate::identity::invite_error(refusal, &email, group));
-    }
-    let (token, id) = tx.create_invite(&email, group, by).await?;
+    facts.other_pending = tx.has_pending_invite(&email).await?;
+    let decided = raxx_core::invite::decide_create(&facts);
+    // The database has the last word (one pending invite per address, a unique index):
+    // a concurrent invite that committed first makes this one the sequential duplicate.
+    let created = match decided {
+        Ok(()) => match tx.create_invite(&email, group, by).await {
+            Ok(made) => Ok(made),
+            Err(raxx_store::StoreError::Conflict(m))
+                if m.starts_with(raxx_store::auth::PENDING_INVITE_CONFLICT) =>
+            {
+                Err(raxx_core::invite::InviteRefusal::AlreadyInvited)
+            }
+            Err(e) => return Err(e.into()),
+        },
+        Err(refusal) => Err(refusal),
+    };
+    let (token, id) = match created {
+        Ok(made) => made,
+        Err(refusal) => {
+            tx.rollback().await?;
+            state
+                .store
+                .audit(
+                    ctx.event("invite.create", Outcome::Denied)
+                        .target("operator", email.clone())
+                        .reason(refusal.message(&email, group))
+                        .with(crate::gate::DENIAL_KEY, refusal.code())
+                        .with("email", email.clone())
+                        .with("group", group),
+                )
+                .await?;
+            return Err(crate::identity::invite_error(refusal, &email, group));
+        }
+    };
     tx.record(
         ctx.event("invite.create", Outcome::Allowed)
             .target("invite", id.to_string())
@@ -246,9 +255,8 @@ pub async fn audit_read(
     q: &AuditQuery,
     action: &str,
 ) -> AppResult<Vec<raxx_core::audit::AuditEntry>> {
-    if !ctx.has(Resource::Audit, Level::User) {
-        return deny(state, ctx, forbidden_for(ctx, Resource::Audit)).await;
-    }
+    // Who may read it is the route's decision (`RoleAt(audit, user)` in the manifest);
+    // the gate made it before this handler ran.
     let rows = state.store.audit_page(q).await?;
     state
         .store

@@ -10,6 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use raxx_core::Env;
+use raxx_core::gate::{Csrf, GateInput, Principal, decide, route_exists_in};
 use raxx_core::rbac::{Level, Resource};
 use raxx_store::admins::Admin;
 use serde::Deserialize;
@@ -30,9 +31,61 @@ pub struct Layout {
     pub operator: Option<Admin>,
     pub csrf: String,
     pub flash: Option<String>,
-    pub audit: bool,
-    pub invites: bool,
-    pub tokens: bool,
+    /// (label, href) of the main navigation: [`nav_links`] for this principal.
+    pub links: Vec<(&'static str, &'static str)>,
+}
+
+/// The main navigation's candidates, in order: (label, page). Which of them an operator
+/// sees is not written here but decided ([`nav_links`]).
+pub const NAV: [(&str, &str); 12] = [
+    ("Dashboard", "/"),
+    ("Status", "/status"),
+    ("Flags", "/flags"),
+    ("Promotions", "/promotions"),
+    ("Customers", "/customers"),
+    ("Jobs", "/jobs"),
+    ("Audit log", "/audit"),
+    ("Tokens", "/tokens"),
+    ("Sessions", "/sessions"),
+    ("Passkeys", "/passkeys"),
+    ("Operators", "/operators"),
+    ("Invites", "/invites"),
+];
+
+/// The navigation derived from the route manifest and the gate: a link is shown only when
+/// the manifest has a `GET` route at that page and [`raxx_core::gate::decide`] would allow
+/// this principal's `GET` of it on this console. A page whose purpose is a write that
+/// cannot exist on this console (promotions, on staging: `POST /promotions` is a
+/// prod-write) is not offered either.
+pub fn nav_links(env: Env, principal: &Principal) -> Vec<(&'static str, &'static str)> {
+    let manifest = crate::manifest::route_manifest();
+    NAV.into_iter()
+        .filter(|(_, path)| {
+            let Some(get) = manifest
+                .iter()
+                .find(|r| r.method == axum::http::Method::GET && r.path == *path)
+            else {
+                return false;
+            };
+            let input = GateInput {
+                active_env: env,
+                class: get.class,
+                access: get.access,
+                only_env: get.only_env,
+                principal,
+                csrf: Csrf::Valid,
+                claimed_env: None,
+                target_env: None,
+                target_app: None,
+                own_object: false,
+            };
+            let its_writes_exist = manifest
+                .iter()
+                .filter(|r| r.path == *path && r.class.is_write())
+                .all(|w| route_exists_in(w.class, w.only_env, env));
+            decide(&input).is_ok() && its_writes_exist
+        })
+        .collect()
 }
 
 impl Layout {
@@ -51,35 +104,13 @@ impl Layout {
             operator: ctx.and_then(|c| c.admin.clone()),
             csrf: ctx.map(|c| c.csrf().to_string()).unwrap_or_default(),
             flash: ctx.and_then(|c| c.flash.clone()),
-            audit: ctx.is_some_and(|c| c.has(Resource::Audit, Level::User)),
-            invites: ctx.is_some_and(|c| c.has(Resource::Invite, Level::Reader)),
-            tokens: ctx.is_some_and(|c| c.has(Resource::Token, Level::Reader)),
+            links: ctx.map_or_else(Vec::new, |c| nav_links(state.env(), &c.principal)),
         }
     }
 
     /// (label, href) of the main navigation, only what this operator can open.
     pub fn nav_items(&self) -> Vec<(&'static str, &'static str)> {
-        let mut items = vec![("Dashboard", "/")];
-        items.push(("Status", "/status"));
-        items.push(("Flags", "/flags"));
-        if self.env == Env::Prod {
-            items.push(("Promotions", "/promotions"));
-        }
-        items.push(("Customers", "/customers"));
-        items.push(("Jobs", "/jobs"));
-        if self.audit {
-            items.push(("Audit log", "/audit"));
-        }
-        if self.tokens {
-            items.push(("Tokens", "/tokens"));
-        }
-        items.push(("Sessions", "/sessions"));
-        items.push(("Passkeys", "/passkeys"));
-        items.push(("Operators", "/operators"));
-        if self.invites {
-            items.push(("Invites", "/invites"));
-        }
-        items
+        self.links.clone()
     }
 }
 

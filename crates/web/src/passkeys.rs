@@ -17,7 +17,7 @@ use axum::extract::{Form, Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use raxx_core::audit::Outcome;
-use raxx_core::gate::{Access, Class, Denial};
+use raxx_core::gate::{Access, Class, Denial, Owner, Target};
 use raxx_core::rbac::{Level, Resource};
 use raxx_store::admins::{Admin, StoredPasskey};
 use raxx_store::passkeys::{PasskeyInfo, PasskeyNotice};
@@ -96,13 +96,22 @@ fn internal(e: impl std::fmt::Display) -> AppError {
     AppError::Internal(e.to_string())
 }
 
-async fn audit_denied(state: &AppState, ctx: &Ctx, action: &str, reason: &str) -> AppResult<()> {
+/// A refused passkey ceremony step, in the one denial row layout (`denial` = `code`).
+async fn audit_denied(
+    state: &AppState,
+    ctx: &Ctx,
+    action: &str,
+    code: &str,
+    reason: &str,
+) -> AppResult<()> {
     state
         .store
         .audit(
             ctx.event(action, Outcome::Denied)
                 .target("operator", ctx.actor())
-                .reason(reason),
+                .reason(reason)
+                .with(crate::gate::DENIAL_KEY, code)
+                .with("route", crate::gate::route_template(ctx.route)),
         )
         .await?;
     Ok(())
@@ -181,7 +190,7 @@ pub async fn step_up_finish(
             } else {
                 format!("passkey assertion failed: {e}")
             };
-            audit_denied(&state, &ctx, "passkey.step_up", &reason).await?;
+            audit_denied(&state, &ctx, "passkey.step_up", "unauthenticated", &reason).await?;
             return Err(AppError::Denied(Denial::Unauthenticated {
                 message: format!("your passkey could not be verified: {reason}"),
             }));
@@ -196,6 +205,7 @@ pub async fn step_up_finish(
             &state,
             &ctx,
             "passkey.step_up",
+            "unauthenticated",
             "not one of this operator's passkeys",
         )
         .await?;
@@ -280,7 +290,7 @@ async fn step_up_needed(state: &AppState, ctx: &Ctx, none: bool) -> AppResult<Ap
     } else {
         "confirm with one of your passkeys first (step-up, valid 5 minutes); then add the new one"
     };
-    audit_denied(state, ctx, "passkey.add", message).await?;
+    audit_denied(state, ctx, "passkey.add", "step_up_required", message).await?;
     Ok(AppError::Conflict {
         status: 403,
         code: "step_up_required",
@@ -324,6 +334,7 @@ pub async fn register_finish(
                 &state,
                 &ctx,
                 "passkey.add",
+                "invalid",
                 &format!("passkey verification failed: {e}"),
             )
             .await?;
@@ -350,7 +361,14 @@ pub async fn register_finish(
     }
     if state.store.passkey_by_cred(&cred_id).await?.is_some() {
         tx.rollback().await?;
-        audit_denied(&state, &ctx, "passkey.add", "credential already registered").await?;
+        audit_denied(
+            &state,
+            &ctx,
+            "passkey.add",
+            "conflict",
+            "credential already registered",
+        )
+        .await?;
         return Err(AppError::Conflict {
             status: 409,
             code: "duplicate",
@@ -410,28 +428,19 @@ async fn remove(state: &AppState, ctx: &Ctx, id: i64) -> AppResult<(StoredPasske
         .await?
         .ok_or_else(|| AppError::NotFound(format!("passkey {id}")))?;
     let own = target.admin_id == admin.id;
-    if !own && !ctx.can_write(Resource::Session) {
-        let role =
-            raxx_core::rbac::Role::new(Resource::Session, raxx_core::gate::write_level(ctx.env));
-        let denial = Denial::Forbidden {
-            message: format!(
-                "removing another operator's passkey needs the role {role} on the {} console",
-                ctx.env
-            ),
-            needed: Some(role.to_string()),
-        };
-        state
-            .store
-            .audit(
-                ctx.event("passkey.remove", Outcome::Denied)
-                    .target("operator", target.admin_id.to_string())
-                    .reason(denial.message())
-                    .with("code", denial.code())
-                    .with("passkey_id", id),
-            )
-            .await?;
-        return Err(AppError::Denied(denial));
-    }
+    // The object half of the gate: your own passkey, or another operator's with the
+    // session write role (`console-session-admin` on prod).
+    let object = Target {
+        env: None,
+        app: None,
+        owner: if own { Owner::Principal } else { Owner::Other },
+    };
+    ctx.authorize(
+        state,
+        object,
+        &format!("passkey {id} of operator {}", target.admin_id),
+    )
+    .await?;
     let mut tx = state.store.begin().await?;
     if own && tx.passkey_count(admin.id).await? <= 1 {
         tx.rollback().await?;
@@ -441,7 +450,7 @@ async fn remove(state: &AppState, ctx: &Ctx, id: i64) -> AppResult<(StoredPasske
                 ctx.event("passkey.remove", Outcome::Denied)
                     .target("operator", admin.id.to_string())
                     .reason("the operator's last passkey")
-                    .with("code", "last_passkey")
+                    .with(crate::gate::DENIAL_KEY, "last_passkey")
                     .with("passkey_id", id),
             )
             .await?;

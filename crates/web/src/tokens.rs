@@ -25,7 +25,7 @@ use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::response::{Html, IntoResponse, Response};
 use axum::{Form, http::StatusCode};
-use raxx_core::gate::{Access, Class, Denial};
+use raxx_core::gate::{Access, Class};
 use raxx_core::rbac::{Level, Resource};
 use raxx_store::now_ms;
 use serde::Deserialize;
@@ -48,7 +48,11 @@ pub fn routes() -> Vec<Route> {
     vec![
         route!(GET "/tokens", Read, Role(Resource::Token), "token.view", tokens_page),
         route!(GET "/tokens/{id}", Read, Role(Resource::Token), "token.view", history::token_page),
-        route!(GET "/tokens/{id}/rotate", Read, Role(Resource::Token), "token.rotate.confirm", confirm_page),
+        // The confirmation page of the POST below: decided as that POST (`Route::decided_as`).
+        Route {
+            confirms: Some(Method::POST),
+            ..route!(GET "/tokens/{id}/rotate", Read, Role(Resource::Token), "token.rotate.confirm", confirm_page)
+        },
         route!(POST "/tokens/{id}/rotate", Write, Role(Resource::Token), "token.rotate", rotate_page),
         route!(POST "/tokens/{id}/revoke-previous", Write, Role(Resource::Token), "token.revoke_previous", revoke_previous_page),
         route!(GET "/api/v1/tokens", Read, Role(Resource::Token), "token.list", api_list),
@@ -421,14 +425,8 @@ pub async fn confirm_page(
     ctx: Ctx,
     Path(raw): Path<String>,
 ) -> AppResult<Response> {
-    if !ctx.can_write(Resource::Token) {
-        let role =
-            raxx_core::rbac::Role::new(Resource::Token, raxx_core::gate::write_level(ctx.env));
-        return Err(AppError::Denied(Denial::Forbidden {
-            message: format!("rotating needs the role {role} on the {} console", ctx.env),
-            needed: Some(role.to_string()),
-        }));
-    }
+    // Who may open it is the gate's decision of the POST it confirms (the manifest's
+    // `confirms`): this handler runs only for them.
     let id = TokenId::parse(&raw).ok_or_else(|| {
         AppError::NotFound(format!(
             "there is no token `{raw}`; token ids look like key:12 or heroku:3"

@@ -65,6 +65,8 @@ const CALLERS: [Caller; 8] = [
 /// `forbidden`, or `own_or_forbidden` (the handler decides by ownership; a stranger's
 /// object is refused or not found).
 fn expected(route: &Route, caller: &Caller, env: Env) -> &'static str {
+    // A confirmation page (`GET /tokens/{id}/rotate`) is as open as the write it confirms.
+    let route = route.decided_as();
     if route.access == Access::Public {
         // The gate lets everyone through; the handler judges its own token or body.
         return "public";
@@ -508,5 +510,256 @@ proptest! {
                 prop_assert!(grants.iter().any(|g| g.env_scope.covers(active) && g.role.resource == r && g.role.level >= need), "{:?}", route);
             }
         }
+    }
+}
+
+/// The denied chained rows (not aggregated) of `action`, newest first.
+async fn denied_rows(c: &TestConsole, action: &str) -> Vec<raxx_core::audit::AuditEntry> {
+    c.store()
+        .audit_page(&raxx_store::audit::AuditQuery {
+            action: Some(action.into()),
+            outcome: Some(Outcome::Denied),
+            limit: 500,
+            ..Default::default()
+        })
+        .await
+        .expect("audit page")
+        .into_iter()
+        .filter(|r| r.event.context["aggregated"] != true)
+        .collect()
+}
+
+/// One object cell: who asks, what, and what the rules say (SPEC §5; issue 19 item 13).
+struct ObjectCell {
+    what: &'static str,
+    method: reqwest::Method,
+    path: String,
+    /// The manifest template the denial row must name.
+    route: &'static str,
+    action: &'static str,
+    headers: HeaderMap,
+    body: Option<serde_json::Value>,
+    /// `allowed`, or the denial code.
+    want: &'static str,
+}
+
+/// The object half of the gate over real HTTP: the other env's object, another app's key,
+/// another operator's session and passkey (the job's system actor is in
+/// `crates/jobs/tests/jobs.rs`, `a_job_run_over_http_against_the_other_env_is_denied_in_the_one_layout`).
+/// Each denied cell writes exactly one chained `denied` row in the one layout: `denial` =
+/// the code, `route` = the manifest template, the object named under `target`, and none
+/// of the older keys (`code`, `error`).
+#[tokio::test]
+async fn object_targets_are_decided_once_and_denied_in_one_layout() {
+    let mut cells_run = 0;
+    for url in database_urls().await {
+        for env in Env::ALL {
+            let db = if env == Env::Staging {
+                url.clone()
+            } else {
+                other_db(&url).await
+            };
+            let (app, other_app) = match env {
+                Env::Staging => ("raxx-api-staging", "billing-staging"),
+                Env::Prod => ("raxx-api-prod", "billing-prod"),
+            };
+            let extra = format!(
+                "[[apps]]\nname = \"{app}\"\nenv = \"{env}\"\n[[apps]]\nname = \"{other_app}\"\nenv = \"{env}\"\n"
+            );
+            let c = TestConsole::start(env, &db, &extra).await;
+            let admins = env.admin_group();
+            let admin = c
+                .operator(&format!("admin-{env}@raxx.test"), &[admins])
+                .await;
+            let nobody = c.operator(&format!("nobody-{env}@raxx.test"), &[]).await;
+            let victim = c.operator(&format!("victim-{env}@raxx.test"), &[]).await;
+            // The victim's passkey, a session of theirs on the other console, app keys of
+            // `app`.
+            let mut tx = c.store().begin().await.unwrap();
+            tx.add_passkey(victim.admin_id, "victim-cred", "laptop", "{}")
+                .await
+                .unwrap();
+            let (_, other_env_session) = tx
+                .create_session(victim.admin_id, env.other(), c.state.policy, None, None)
+                .await
+                .unwrap();
+            let (read_key, _) = tx
+                .create_app_key(app, KeyKind::Read, "matrix", "test")
+                .await
+                .unwrap();
+            let (deploy_key, _) = tx
+                .create_app_key(app, KeyKind::Deploy, "matrix", "test")
+                .await
+                .unwrap();
+            tx.record(AuditEvent::new("test", "setup", Outcome::Allowed))
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            let victim_passkey = c.store().passkeys_of(victim.admin_id).await.unwrap()[0].id;
+            let bearer = |k: &str| {
+                let mut h = HeaderMap::new();
+                h.insert(
+                    "authorization",
+                    HeaderValue::from_str(&format!("Bearer {k}")).unwrap(),
+                );
+                h
+            };
+            let flags_file = serde_json::json!({"app": other_app, "flags": {}});
+            let cells = vec![
+                ObjectCell {
+                    what: "the other env's object: a session of the other console",
+                    method: reqwest::Method::DELETE,
+                    path: format!("/api/v1/sessions/{}", other_env_session.id),
+                    route: "DELETE /api/v1/sessions/{id}",
+                    action: "session.revoke",
+                    headers: c.write_headers(&admin),
+                    body: None,
+                    want: "env_mismatch",
+                },
+                ObjectCell {
+                    what: "another operator's session, without the session role",
+                    method: reqwest::Method::DELETE,
+                    path: format!("/api/v1/sessions/{}", victim.session_id),
+                    route: "DELETE /api/v1/sessions/{id}",
+                    action: "session.revoke",
+                    headers: c.write_headers(&nobody),
+                    body: None,
+                    want: "forbidden",
+                },
+                ObjectCell {
+                    what: "another operator's passkey, without the session role",
+                    method: reqwest::Method::DELETE,
+                    path: format!("/api/v1/passkeys/{victim_passkey}"),
+                    route: "DELETE /api/v1/passkeys/{id}",
+                    action: "passkey.remove",
+                    headers: c.write_headers(&nobody),
+                    body: None,
+                    want: "forbidden",
+                },
+                ObjectCell {
+                    what: "a read key of app A reading app B",
+                    method: reqwest::Method::GET,
+                    path: format!("/api/v1/apps/{other_app}/flags"),
+                    route: "GET /api/v1/apps/{app}/flags",
+                    action: "flag.read",
+                    headers: bearer(&read_key),
+                    body: None,
+                    want: "forbidden",
+                },
+                ObjectCell {
+                    what: "a deploy key of app A writing app B",
+                    method: reqwest::Method::PUT,
+                    path: format!("/api/v1/apps/{other_app}/flags"),
+                    route: "PUT /api/v1/apps/{app}/flags",
+                    action: "flag.apply",
+                    headers: bearer(&deploy_key),
+                    body: Some(flags_file.clone()),
+                    // On prod the route itself does not exist (staging only): refused
+                    // before any object is looked at.
+                    want: if env == Env::Staging {
+                        "forbidden"
+                    } else {
+                        "env_mismatch"
+                    },
+                },
+                ObjectCell {
+                    what: "an operator ending their own session",
+                    method: reqwest::Method::DELETE,
+                    path: format!("/api/v1/sessions/{}", nobody.session_id),
+                    route: "DELETE /api/v1/sessions/{id}",
+                    action: "session.revoke",
+                    headers: c.write_headers(&nobody),
+                    body: None,
+                    want: "allowed",
+                },
+            ];
+            let mut failures = Vec::new();
+            for cell in cells {
+                cells_run += 1;
+                let before = denied_rows(&c, cell.action).await.len();
+                let mut req = c
+                    .client()
+                    .request(cell.method.clone(), c.url(&cell.path))
+                    .headers(cell.headers.clone());
+                if let Some(b) = &cell.body {
+                    req = req.json(b);
+                }
+                let resp = req.send().await.unwrap();
+                let status = resp.status().as_u16();
+                let body: serde_json::Value = resp.json().await.unwrap_or_default();
+                let rows = denied_rows(&c, cell.action).await;
+                let label = format!("{env} {}: {} {}", cell.what, cell.method, cell.path);
+                if cell.want == "allowed" {
+                    if !(200..300).contains(&status) || rows.len() != before {
+                        failures.push(format!("{label}: want allowed, got {status} {body}"));
+                    }
+                    continue;
+                }
+                if status != 403 || body["error"] != cell.want {
+                    failures.push(format!(
+                        "{label}: want 403 {}, got {status} {body}",
+                        cell.want
+                    ));
+                    continue;
+                }
+                if rows.len() != before + 1 {
+                    failures.push(format!(
+                        "{label}: {} denial rows written, want 1",
+                        rows.len() - before
+                    ));
+                    continue;
+                }
+                let ctx = &rows[0].event.context;
+                let layout_ok = ctx["denial"] == cell.want
+                    && ctx["route"] == cell.route
+                    && ctx.get("code").is_none()
+                    && ctx.get("error").is_none();
+                if !layout_ok {
+                    failures.push(format!("{label}: denial row layout {ctx}"));
+                }
+                // Object denials name the object; the route-level refusal (prod's PUT) has none.
+                let object = !(cell.action == "flag.apply" && env == Env::Prod);
+                if object && ctx["target"].as_str().is_none_or(str::is_empty) {
+                    failures.push(format!("{label}: the denial row names no object: {ctx}"));
+                }
+            }
+            // The victim's passkey and sessions are untouched.
+            assert_eq!(
+                c.store().passkeys_of(victim.admin_id).await.unwrap().len(),
+                1
+            );
+            assert!(
+                failures.is_empty(),
+                "{} object cells wrong:\n{}",
+                failures.len(),
+                failures.join("\n")
+            );
+        }
+    }
+    assert_eq!(cells_run % 6, 0);
+    assert!(cells_run >= 12);
+}
+
+/// Every denial row of the whole route matrix has the one layout too.
+#[tokio::test]
+async fn route_denials_use_the_one_layout() {
+    for url in database_urls().await {
+        let c = console_for(Env::Prod, &url).await;
+        let nobody = c.operator("nobody@raxx.test", &[]).await;
+        let r = c
+            .client()
+            .post(c.url("/api/v1/invites"))
+            .headers(c.write_headers(&nobody))
+            .json(&serde_json::json!({"email": "x@raxx.test", "group": "production-admins"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        let rows = denied_rows(&c, "invite.create").await;
+        assert_eq!(rows.len(), 1);
+        let ctx = &rows[0].event.context;
+        assert_eq!(ctx["denial"], "forbidden", "{ctx}");
+        assert_eq!(ctx["route"], "POST /api/v1/invites", "{ctx}");
+        assert!(ctx.get("code").is_none(), "{ctx}");
     }
 }

@@ -249,6 +249,73 @@ async fn a_second_pending_invite_for_one_address_is_refused() {
     }
 }
 
+/// Issue 19 item 1, the race: concurrent invites for one address. The database holds at
+/// most one pending invite per address (a unique partial index), so whichever commits
+/// second is the sequential duplicate: the same 409 `invite_pending`, audited.
+#[tokio::test]
+async fn concurrent_invites_for_one_address_create_one() {
+    for url in database_urls().await {
+        let c = TestConsole::start(Env::Prod, &url, "").await;
+        let lead = c.operator("lead@raxx.test", &["production-admins"]).await;
+        // The store refuses a second pending invite even without the handler's check
+        // (what a request that read "no pending invite" before the other committed does).
+        let mut tx = c.store().begin().await.unwrap();
+        tx.create_invite("race@raxx.test", "production-admins", lead.admin_id)
+            .await
+            .unwrap();
+        tx.record(AuditEvent::new("test", "invite.create", Outcome::Allowed))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = c.store().begin().await.unwrap();
+        let second = tx
+            .create_invite("Race@raxx.test", "production-admins", lead.admin_id)
+            .await;
+        assert!(
+            matches!(&second, Err(raxx_store::StoreError::Conflict(m)) if m.starts_with(raxx_store::auth::PENDING_INVITE_CONFLICT)),
+            "{second:?}"
+        );
+        tx.rollback().await.unwrap();
+
+        // Over HTTP: eight concurrent POSTs for one new address.
+        let mut sends = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let req = c
+                .client()
+                .post(c.url("/api/v1/invites"))
+                .headers(c.write_headers(&lead))
+                .json(&json!({"email": "twins@raxx.test", "group": "production-admins"}));
+            sends.spawn(async move {
+                let r = req.send().await.unwrap();
+                (
+                    r.status().as_u16(),
+                    r.json::<Value>().await.unwrap_or(Value::Null),
+                )
+            });
+        }
+        let answers = sends.join_all().await;
+        let created = answers.iter().filter(|(s, _)| *s == 201).count();
+        assert_eq!(created, 1, "{url}: {answers:?}");
+        for (s, b) in answers.iter().filter(|(s, _)| *s != 201) {
+            assert_eq!(
+                (*s, b["error"].as_str()),
+                (409, Some("invite_pending")),
+                "{url}: {b}"
+            );
+        }
+        let pending = c
+            .store()
+            .invites()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|i| i.email == "twins@raxx.test" && i.state(raxx_store::now_ms()) == "pending")
+            .count();
+        assert_eq!(pending, 1);
+        assert!(c.audit_count("invite.create", "denied").await >= 7);
+    }
+}
+
 const PROD_APP: &str = r#"
 [[apps]]
 name = "raxx-api-prod"

@@ -16,7 +16,7 @@ use raxx_store::flags::FlagState;
 use raxx_store::{Store, StoreError};
 use serde_json::{Value, json};
 
-use super::{check_key_app, known_app};
+use super::{authorize_app, known_app};
 use crate::error::{AppError, AppResult};
 use crate::gate::Ctx;
 use crate::server::BODY_LIMIT;
@@ -61,6 +61,10 @@ pub async fn apply_flags_file(
                 ApplyError::NotStaging(_) => Outcome::Denied,
                 _ => Outcome::Error,
             };
+            // A denial row has the one denial layout (`crate::gate::denial_row`).
+            if let ApplyError::NotStaging(_) = refusal {
+                refused = refused.with(crate::gate::DENIAL_KEY, "env_mismatch");
+            }
             if let Some(app) = target {
                 refused = refused.app(app);
             }
@@ -118,7 +122,7 @@ pub async fn put_flags(
     headers: HeaderMap,
     body: Body,
 ) -> AppResult<Response> {
-    check_key_app(&state, &ctx, &app).await?;
+    authorize_app(&state, &ctx, &app).await?;
     known_app(&state, &app)?;
     let format = match headers
         .get(header::CONTENT_TYPE)
@@ -181,7 +185,7 @@ pub async fn get_flags(
     ctx: Ctx,
     Path(app): Path<String>,
 ) -> AppResult<Json<Value>> {
-    check_key_app(&state, &ctx, &app).await?;
+    authorize_app(&state, &ctx, &app).await?;
     known_app(&state, &app)?;
     let flags = state.store.flag_state(&app).await?;
     Ok(Json(state_json(&state, &flags)))

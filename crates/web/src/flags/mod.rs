@@ -21,9 +21,8 @@ mod view;
 
 use axum::http::Method;
 use raxx_core::Env;
-use raxx_core::audit::Outcome;
 use raxx_core::config::AppConfig;
-use raxx_core::gate::{Access, Class, Denial, KeyKind, Principal};
+use raxx_core::gate::{Access, Class, KeyKind, Owner, Target};
 use raxx_core::promotion::PromotionError;
 use raxx_core::rbac::Resource;
 
@@ -101,28 +100,17 @@ pub(crate) fn known_app<'s>(state: &'s AppState, app: &str) -> AppResult<&'s App
         })
 }
 
-/// A key may only touch its own app: refuse (and audit) a key of another app.
-pub(crate) async fn check_key_app(state: &AppState, ctx: &Ctx, app: &str) -> AppResult<()> {
-    let Principal::Key { app: key_app, .. } = &ctx.principal else {
-        return Ok(());
+/// The app a request names, as an object of the gate: a key may only touch its own app,
+/// and nobody an app of the other env ([`Ctx::authorize`]; audited when refused). An app
+/// this console does not know has no env here: [`known_app`] answers 404 for it.
+pub(crate) async fn authorize_app(state: &AppState, ctx: &Ctx, app: &str) -> AppResult<()> {
+    let target = Target {
+        env: state.cfg.app(app).map(|a| a.env),
+        app: Some(app),
+        owner: Owner::Nobody,
     };
-    if key_app == app {
-        return Ok(());
-    }
-    let denial = Denial::Forbidden {
-        message: format!("this key belongs to the app `{key_app}`, not `{app}`"),
-        needed: None,
-    };
-    state
-        .store
-        .audit(
-            ctx.event(ctx.route_action, Outcome::Denied)
-                .app(app)
-                .reason(denial.message())
-                .with("error", denial.code()),
-        )
-        .await?;
-    Err(AppError::Denied(denial))
+    ctx.authorize(state, target, &format!("the app {app}"))
+        .await
 }
 
 /// Promotion refusals as API errors: `self_approval` 403; `stale`, `not_pending`,

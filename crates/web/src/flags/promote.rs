@@ -196,9 +196,10 @@ pub async fn kill(
     reason: &str,
 ) -> AppResult<Killed> {
     prod_only(state)?;
-    let cfg = known_app(state, app)?;
-    ctx.check_target_env(state, cfg.env, &format!("the app {app}"))
-        .await?;
+    // The app as an object of the gate (another env's app is refused and audited), then
+    // an app this console knows.
+    super::authorize_app(state, ctx, app).await?;
+    known_app(state, app)?;
     let (_, email) = operator(ctx)?;
     if reason.trim().is_empty() {
         return Err(AppError::Conflict {
@@ -225,9 +226,10 @@ pub async fn restore(
     reason: &str,
 ) -> AppResult<Promotion> {
     prod_only(state)?;
-    let cfg = known_app(state, app)?;
-    ctx.check_target_env(state, cfg.env, &format!("the app {app}"))
-        .await?;
+    // The app as an object of the gate (another env's app is refused and audited), then
+    // an app this console knows.
+    super::authorize_app(state, ctx, app).await?;
+    known_app(state, app)?;
     let (me, _) = operator(ctx)?;
     let prod = state.store.flag_state(app).await?;
     let Some(current) = prod.flags.get(key) else {

@@ -7,7 +7,7 @@
 
 use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::config::TokenConfig;
-use raxx_core::gate::{Access, Class, Csrf, Denial, GateInput, Principal, decide, write_level};
+use raxx_core::gate::{Access, Class, Csrf, GateInput, Owner, Principal, Target, write_level};
 use raxx_core::rbac::{EffectiveRoles, Resource, Role};
 use raxx_providers::{
     Compensation, ConfigVarTarget, ErrorKind, HerokuConfig, HerokuProvider, ProviderError,
@@ -591,8 +591,10 @@ pub fn heroku_write_targets(state: &AppState) -> Vec<String> {
 }
 
 /// Every Heroku app a provider token would write to must be one of this console's env
-/// (re-checked here, at the call, whatever start-up accepted). Audits and refuses with
-/// `env_mismatch` otherwise; nothing is created at the provider.
+/// (re-checked here, at the call, whatever start-up accepted): an object of the gate whose
+/// env is this console's only when [`raxx_core::config::Config::heroku_write_target`]
+/// accepts it. Refused (`env_mismatch`, audited) otherwise; nothing is created at the
+/// provider.
 async fn check_write_targets(
     state: &AppState,
     actor: &Actor,
@@ -603,26 +605,71 @@ async fn check_write_targets(
     let Some(cfg) = token_config(state, token) else {
         return Ok(());
     };
+    let env = state.env();
     for t in &cfg.config_vars {
-        if let Err(why) = state.cfg.config.heroku_write_target(state.env(), &t.app) {
-            let denial = Denial::EnvMismatch {
-                message: format!(
-                    "{} would write the config var {} of the Heroku app {why}; nothing was changed",
-                    token.name, t.var
-                ),
-            };
-            let event = actor
-                .event(action, Outcome::Denied)
-                .target("token", target)
-                .app(token.app.clone())
-                .reason(denial.message())
-                .with("code", denial.code())
-                .with("heroku_app", t.app.clone());
-            audit_or_log(state, event).await;
-            return Err(AppError::Denied(denial));
-        }
+        let (heroku_env, why) = match state.cfg.config.heroku_write_target(env, &t.app) {
+            Ok(()) => (env, String::new()),
+            Err(why) => (env.other(), why),
+        };
+        let object = Target {
+            env: Some(heroku_env),
+            app: Some(&token.app),
+            owner: Owner::Nobody,
+        };
+        let what = format!(
+            "{} would write the config var {} of the Heroku app {}{}",
+            token.name,
+            t.var,
+            t.app,
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(": {why}")
+            }
+        );
+        authorize_actor(state, actor, action, target, object, &what).await?;
     }
     Ok(())
+}
+
+/// The one object decision for a token action, whoever acts: an operator through
+/// [`Ctx::authorize`]; a job (`system:<job>`) through [`crate::gate::authorize_unattended`]
+/// with its system principal and the token write role of this env. Same decision, same
+/// denial row.
+async fn authorize_actor(
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    target: &str,
+    object: Target<'_>,
+    what: &str,
+) -> AppResult<()> {
+    match actor {
+        Actor::Operator(ctx) => ctx.authorize(state, object, what).await,
+        Actor::System(who) => {
+            let env = state.env();
+            let principal = Principal::System {
+                job: who.strip_prefix("system:").unwrap_or(who).to_string(),
+                roles: EffectiveRoles::from_roles([Role::new(Resource::Token, write_level(env))]),
+            };
+            let input = GateInput {
+                active_env: env,
+                class: Class::Write,
+                access: Access::Role(Resource::Token),
+                only_env: None,
+                principal: &principal,
+                csrf: Csrf::Valid,
+                claimed_env: Some(env),
+                target_env: None,
+                target_app: None,
+                own_object: false,
+            };
+            let base = actor.event(action, Outcome::Denied).target("token", target);
+            crate::gate::authorize_unattended(state, &input, object, what, base)
+                .await
+                .map_err(AppError::Denied)
+        }
+    }
 }
 
 fn provider_setup<'a>(
@@ -747,9 +794,9 @@ async fn claim(
     Err(failed(state, actor, action, target, Some(&token.app), err).await)
 }
 
-/// The handler-side env match for the token's app: it must be an app of this console.
-/// Operators go through `Ctx::check_target_env`; jobs through the gate with their
-/// system principal.
+/// The token's app as an object of the gate: it must be an app of this console's env.
+/// An app this console's config does not name has no env of this console: it is treated
+/// as the other env's (refused), never as ours.
 pub(super) async fn check_target(
     state: &AppState,
     actor: &Actor,
@@ -757,58 +804,25 @@ pub(super) async fn check_target(
     target: &str,
     app: &str,
 ) -> AppResult<()> {
-    let env = state.env();
-    let Some(app_env) = state.cfg.app(app).map(|a| a.env) else {
-        let denial = Denial::EnvMismatch {
-            message: format!(
-                "{target} belongs to the app {app}, which is not an app of this {env} console; nothing was changed"
-            ),
-        };
-        let event = actor
-            .event(action, Outcome::Denied)
-            .target("token", target)
-            .app(app)
-            .reason(denial.message())
-            .with("code", denial.code());
-        audit_or_log(state, event).await;
-        return Err(AppError::Denied(denial));
+    let app_env = state
+        .cfg
+        .app(app)
+        .map(|a| a.env)
+        .unwrap_or(state.env().other());
+    let object = Target {
+        env: Some(app_env),
+        app: Some(app),
+        owner: Owner::Nobody,
     };
-    match actor {
-        Actor::Operator(ctx) => {
-            ctx.check_target_env(state, app_env, &format!("the app {app}"))
-                .await
-        }
-        Actor::System(who) => {
-            let job = who.strip_prefix("system:").unwrap_or(who).to_string();
-            let principal = Principal::System {
-                job,
-                roles: EffectiveRoles::from_roles([Role::new(Resource::Token, write_level(env))]),
-            };
-            let verdict = decide(&GateInput {
-                active_env: env,
-                class: Class::Write,
-                access: Access::Role(Resource::Token),
-                only_env: None,
-                principal: &principal,
-                csrf: Csrf::Valid,
-                claimed_env: Some(env),
-                target_env: Some(app_env),
-                target_app: Some(app),
-                own_object: false,
-            });
-            if let Err(denial) = verdict {
-                let event = actor
-                    .event(action, Outcome::Denied)
-                    .target("token", target)
-                    .app(app)
-                    .reason(denial.message())
-                    .with("code", denial.code());
-                audit_or_log(state, event).await;
-                return Err(AppError::Denied(denial));
-            }
-            Ok(())
-        }
-    }
+    authorize_actor(
+        state,
+        actor,
+        action,
+        target,
+        object,
+        &format!("the app {app}"),
+    )
+    .await
 }
 
 /// Audit a failed action as `error` and hand the error back.
