@@ -79,9 +79,13 @@ fi
 log "cargo test --workspace"
 cargo test --workspace --all-targets --locked -- --test-threads="${RAXX_TEST_THREADS:-4}"
 
-log "browser suite: Debian's Chromium driven by playwright-core, against the built binary"
 # `cargo test` above built the binary for the CLI's integration tests; build it only if missing.
 [ -x "${CARGO_TARGET_DIR:-$PWD/target}/debug/raxx-console" ] || cargo build -p raxx-console --locked
+
+log "schemathesis against the served OpenAPI document (scripts/schemathesis.sh)"
+RAXX_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/raxx-console" scripts/schemathesis.sh
+
+log "browser suite: Debian's Chromium driven by playwright-core, against the built binary"
 if [ -n "${RAXX_CHROMIUM:-}" ]; then
   export RAXX_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/raxx-console"
   (cd e2e && npm ci --no-audit --no-fund --silent && node --test --test-concurrency=1 tests/)

@@ -1,7 +1,8 @@
 //! Contract checks on every answer a test console gives: each OFREP response against the
 //! OFREP definition's schemas (`crates/web/tests/ofrep/schemas.json`), each `/api/` answer
 //! against the served OpenAPI document (its status listed for the operation, its body valid
-//! against the listed schema: the error envelope for every error). A console that gave a
+//! against the schema listed for that status: the operation's reply type for a success,
+//! the error envelope for every error). A console that gave a
 //! response outside its contract fails the test that started it when it is dropped.
 
 use std::collections::HashMap;
@@ -75,7 +76,7 @@ fn check_api(seen: &Seen<'_>) -> Result<(), String> {
         "HEAD" => "get".to_string(),
         m => m.to_ascii_lowercase(),
     };
-    let op = &OPENAPI["paths"][route][method];
+    let op = &OPENAPI["paths"][route][method.as_str()];
     if !op.is_object() {
         return Err(format!(
             "`{} {route}` is not in the OpenAPI document",
@@ -93,16 +94,63 @@ fn check_api(seen: &Seen<'_>) -> Result<(), String> {
     if seen.status >= 400 {
         return envelope(seen);
     }
-    if listed["content"]["application/json"].is_object() && !seen.body.is_empty() {
+    let schema = &listed["content"]["application/json"]["schema"];
+    if schema.is_object() && !seen.body.is_empty() {
         let is_json = seen
             .content_type
             .is_some_and(|c| c.starts_with("application/json"));
-        if is_json {
-            serde_json::from_slice::<Value>(seen.body)
-                .map_err(|e| format!("the body is not JSON: {e}"))?;
+        if !is_json {
+            return Err(format!(
+                "a {status} with a JSON schema answered as {:?}",
+                seen.content_type
+            ));
         }
+        let body: Value =
+            serde_json::from_slice(seen.body).map_err(|e| format!("the body is not JSON: {e}"))?;
+        let id = format!("openapi {method} {route} {status}");
+        validate_schema(&id, schema, &body)?;
     }
     Ok(())
+}
+
+/// Validate `instance` against one schema of the OpenAPI document (its `$ref`s resolve in
+/// the document's `components`); compiled once per `id`.
+fn validate_schema(id: &str, schema: &Value, instance: &Value) -> Result<(), String> {
+    let validator = {
+        let mut cache = VALIDATORS.lock().unwrap_or_else(|p| p.into_inner());
+        match cache.get(id) {
+            Some(v) => v.clone(),
+            None => {
+                let root = serde_json::json!({
+                    "$schema": "https://json-schema.org/draft/2020-12/schema",
+                    "components": {"schemas": OPENAPI["components"]["schemas"]},
+                    "allOf": [schema],
+                });
+                let v = Arc::new(
+                    jsonschema::draft202012::new(&root)
+                        .map_err(|e| format!("the schema of {id} does not compile: {e}"))?,
+                );
+                cache.insert(id.to_string(), v.clone());
+                v
+            }
+        }
+    };
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        let mut text = instance.to_string();
+        if text.len() > 2000 {
+            text.truncate(2000);
+        }
+        Err(format!(
+            "the body does not match the documented schema: {}; body {text}",
+            errors.join("; ")
+        ))
+    }
 }
 
 /// Errors are `{"error","message"}` JSON, whatever produced them.
@@ -130,10 +178,6 @@ fn check_ofrep(seen: &Seen<'_>) -> Result<(), String> {
     };
     if seen.method == "OPTIONS" {
         return Ok(()); // CORS preflight (see crate::cors), not an OFREP operation
-    }
-    if !percent_decodes(seen.path) {
-        // A key that is not UTF-8 never reaches an OFREP operation: the console's envelope.
-        return envelope(seen);
     }
     // HEAD is answered by the GET handler: it is the GET operation.
     let method = if seen.method == "HEAD" {
@@ -194,24 +238,51 @@ pub fn validate(doc_id: &str, doc: &Value, name: &str, instance: &Value) -> Resu
     }
 }
 
-/// Whether every `%XX` of the path decodes to valid UTF-8.
-fn percent_decodes(path: &str) -> bool {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::Method;
+
+    fn seen<'a>(route: &'static str, method: &'a Method, status: u16, body: &'a [u8]) -> Seen<'a> {
+        Seen {
+            method,
+            route: Some(route),
+            path: route,
+            host: "test",
+            status,
+            content_type: Some("application/json"),
+            body,
         }
     }
-    String::from_utf8(out).is_ok()
+
+    /// A success body is checked against the operation's reply schema, not just parsed.
+    #[test]
+    fn success_bodies_are_validated_against_the_reply_schema() {
+        let get = Method::GET;
+        let good = br#"{"id": 1, "email": "a@raxx.test", "display_name": "A", "env": "staging",
+            "roles": [], "groups": [], "csrf_token": "t", "session_id": null}"#;
+        assert_eq!(check(&seen("/api/v1/me", &get, 200, good)), Ok(()));
+        let wrong_type =
+            br#"{"id": "1", "email": "a@raxx.test", "display_name": "A", "env": "staging",
+            "roles": [], "groups": [], "csrf_token": "t", "session_id": null}"#;
+        let err = check(&seen("/api/v1/me", &get, 200, wrong_type)).expect_err("id is a string");
+        assert!(err.contains("does not match"), "{err}");
+        let missing = br#"{"id": 1}"#;
+        assert!(check(&seen("/api/v1/me", &get, 200, missing)).is_err());
+        // Lists: each item is checked.
+        let apps = br#"[{"name": "a", "env": "staging", "promote_from": null, "heroku_app": null, "checks": "2"}]"#;
+        assert!(check(&seen("/api/v1/apps", &get, 200, apps)).is_err());
+        // An undocumented status is refused; an error must be the envelope.
+        assert!(check(&seen("/api/v1/me", &get, 418, b"{}")).is_err());
+        assert!(check(&seen("/api/v1/me", &get, 404, br#"{"error": "not_found"}"#)).is_err());
+        assert_eq!(
+            check(&seen(
+                "/api/v1/me",
+                &get,
+                404,
+                br#"{"error": "not_found", "message": "m"}"#
+            )),
+            Ok(())
+        );
+    }
 }

@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::config::{normalise_email, plausible_email};
 use raxx_core::secret::{constant_time_eq, hash_token};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
 use webauthn_rs::prelude::{
     Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
     RegisterPublicKeyCredential, Uuid, WebauthnError,
@@ -113,7 +114,7 @@ async fn throttle(state: &AppState, ctx: &Ctx, email: &str, ip: Option<&str>) ->
     crate::identity::check_attempt(state, ctx.route, email, ip).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RegisterStart {
     email: Option<String>,
     display_name: String,
@@ -195,12 +196,32 @@ pub async fn register_start(
         .store
         .put_ceremony("register", Some(&email), &state_json, &context)
         .await?;
-    Ok(Json(json!({ "ceremony": ceremony, "challenge": challenge })).into_response())
+    Ok(Json(Ceremony {
+        ceremony,
+        challenge: json!(challenge),
+    })
+    .into_response())
 }
 
-#[derive(Deserialize)]
+/// A WebAuthn ceremony started: its id (sent back with the result) and the options for
+/// `navigator.credentials`.
+#[derive(Serialize, ToSchema)]
+pub struct Ceremony {
+    pub ceremony: String,
+    #[schema(value_type = crate::apidoc::WebAuthnJson)]
+    pub challenge: Value,
+}
+
+/// Signed in: where the browser goes next (the session cookie is set).
+#[derive(Serialize, ToSchema)]
+pub struct SignedIn {
+    pub redirect: String,
+}
+
+#[derive(Deserialize, ToSchema)]
 pub struct RegisterFinish {
     ceremony: String,
+    #[schema(value_type = crate::apidoc::WebAuthnJson)]
     credential: RegisterPublicKeyCredential,
 }
 
@@ -312,7 +333,10 @@ pub async fn register_finish(
     ev.ip = ip;
     tx.record(ev).await?;
     tx.commit().await?;
-    let mut resp = Json(json!({"redirect": "/"})).into_response();
+    let mut resp = Json(SignedIn {
+        redirect: "/".into(),
+    })
+    .into_response();
     resp.headers_mut()
         .append(header::SET_COOKIE, session_cookie(&state, &token));
     Ok(resp)
@@ -323,7 +347,7 @@ fn passkey_id(p: &Passkey) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(p.cred_id().as_slice())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct LoginStart {
     email: String,
 }
@@ -375,15 +399,20 @@ pub async fn login_start(
         .store
         .put_ceremony("login", Some(&email), &state_json, &json!({}))
         .await?;
-    Ok(Json(json!({ "ceremony": ceremony, "challenge": challenge })).into_response())
+    Ok(Json(Ceremony {
+        ceremony,
+        challenge: json!(challenge),
+    })
+    .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct LoginFinish {
     ceremony: String,
     /// The deep link the sign-in started from (`/login?next=`), re-checked here.
     #[serde(default)]
     next: Option<String>,
+    #[schema(value_type = crate::apidoc::WebAuthnJson)]
     credential: PublicKeyCredential,
 }
 
@@ -483,7 +512,10 @@ pub async fn login_finish(
     ev.ip = ip;
     tx.record(ev).await?;
     tx.commit().await?;
-    let mut resp = Json(json!({"redirect": after_sign_in(body.next.as_deref())})).into_response();
+    let mut resp = Json(SignedIn {
+        redirect: after_sign_in(body.next.as_deref()).to_string(),
+    })
+    .into_response();
     resp.headers_mut()
         .append(header::SET_COOKIE, session_cookie(&state, &token));
     Ok(resp)

@@ -26,7 +26,9 @@ use raxx_core::rbac::{Level, Resource};
 use raxx_store::customers::{Customer, CustomerChange, CustomerDb, CustomersError};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
+use crate::apidoc::{ApiDoc, StrId};
 use crate::error::{AppError, AppResult};
 use crate::gate::Ctx;
 use crate::manifest::{Route, route};
@@ -42,11 +44,11 @@ pub fn routes() -> Vec<Route> {
         route!(POST "/customers/{id}/suspend", Write, Role(Resource::Customer), "customer.suspend", suspend_form),
         route!(POST "/customers/{id}/reactivate", Write, Role(Resource::Customer), "customer.reactivate", reactivate_form),
         route!(POST "/customers/{id}/email", Write, Role(Resource::Customer), "customer.change_email", email_form),
-        route!(GET "/api/v1/customers", Read, SignedIn, "customer.search", search_api),
-        route!(GET "/api/v1/customers/{id}", Read, SignedIn, "customer.view", detail_api),
-        route!(POST "/api/v1/customers/{id}/suspend", Write, Role(Resource::Customer), "customer.suspend", suspend_api),
-        route!(POST "/api/v1/customers/{id}/reactivate", Write, Role(Resource::Customer), "customer.reactivate", reactivate_api),
-        route!(POST "/api/v1/customers/{id}/email", Write, Role(Resource::Customer), "customer.change_email", email_api),
+        route!(GET "/api/v1/customers", Read, SignedIn, "customer.search", search_api, doc = ApiDoc::reply::<CustomerPage>().query::<SearchQuery>()),
+        route!(GET "/api/v1/customers/{id}", Read, SignedIn, "customer.view", detail_api, doc = ApiDoc::reply::<CustomerView>().path::<StrId>()),
+        route!(POST "/api/v1/customers/{id}/suspend", Write, Role(Resource::Customer), "customer.suspend", suspend_api, doc = ApiDoc::reply::<Changed>().body::<ChangeBody>().path::<StrId>()),
+        route!(POST "/api/v1/customers/{id}/reactivate", Write, Role(Resource::Customer), "customer.reactivate", reactivate_api, doc = ApiDoc::reply::<Changed>().body::<ChangeBody>().path::<StrId>()),
+        route!(POST "/api/v1/customers/{id}/email", Write, Role(Resource::Customer), "customer.change_email", email_api, doc = ApiDoc::reply::<Changed>().body::<ChangeBody>().path::<StrId>()),
     ]
 }
 
@@ -88,14 +90,57 @@ pub fn mask_name(name: &str) -> String {
 }
 
 /// A customer as one operator may see it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, ToSchema)]
 pub struct CustomerView {
     pub id: String,
+    /// masked (`a***@r***.test`) unless the operator may read customers' details
     pub email: String,
     pub name: String,
     pub status: String,
+    /// `YYYY-MM-DD HH:MM:SS` (UTC)
     pub created_at: String,
     pub masked: bool,
+}
+
+/// `GET /api/v1/customers`'s query.
+#[derive(IntoParams)]
+#[allow(dead_code)]
+pub struct SearchQuery {
+    /// search text: an email prefix or an id (an id only, for masked readers)
+    q: Option<String>,
+    /// page, from 0
+    #[param(minimum = 0, default = 0)]
+    page: Option<u32>,
+}
+
+/// A page of customers.
+#[derive(serde::Serialize, ToSchema)]
+pub struct CustomerPage {
+    pub customers: Vec<CustomerView>,
+    pub masked: bool,
+    /// `email_prefix_or_id` or `id_only`
+    pub search: &'static str,
+    pub note: Option<&'static str>,
+    pub page: u32,
+    pub next_page: Option<u32>,
+}
+
+/// `{"reason"}` (and `"email"` for a change of email).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ChangeBody {
+    /// why (audited)
+    reason: String,
+    /// the new address (change of email only)
+    email: Option<String>,
+}
+
+/// A customer changed.
+#[derive(serde::Serialize, ToSchema)]
+pub struct Changed {
+    pub customer: CustomerView,
+    /// always `true`
+    pub audited: bool,
 }
 
 impl CustomerView {
@@ -445,7 +490,7 @@ pub async fn search_api(
     State(state): State<AppState>,
     ctx: Ctx,
     Query(p): Query<HashMap<String, String>>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<CustomerPage>> {
     let q = p.get("q").cloned().unwrap_or_default();
     let page = match p.get("page") {
         None => 0,
@@ -454,14 +499,18 @@ pub async fn search_api(
             .map_err(|_| AppError::invalid("page must be a number from 0"))?,
     };
     let r = search(&state, &ctx, &q, page).await?;
-    Ok(Json(json!({
-        "customers": r.rows,
-        "masked": !unmasked(&ctx),
-        "search": if unmasked(&ctx) { "email_prefix_or_id" } else { "id_only" },
-        "note": (!unmasked(&ctx)).then_some(MASKED_SEARCH_NOTE),
-        "page": r.page,
-        "next_page": r.has_next.then_some(r.page + 1),
-    })))
+    Ok(Json(CustomerPage {
+        customers: r.rows,
+        masked: !unmasked(&ctx),
+        search: if unmasked(&ctx) {
+            "email_prefix_or_id"
+        } else {
+            "id_only"
+        },
+        note: (!unmasked(&ctx)).then_some(MASKED_SEARCH_NOTE),
+        page: r.page,
+        next_page: r.has_next.then_some(r.page + 1),
+    }))
 }
 
 pub async fn detail_api(
@@ -504,10 +553,13 @@ async fn api_action(
     body: Bytes,
     make: fn(String) -> CustomerChange,
     need_email: bool,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<Changed>> {
     let (reason, email) = json_body(&body, need_email)?;
     let c = change(&state, &ctx, &id, make(email), &reason).await?;
-    Ok(Json(json!({"customer": c, "audited": true})))
+    Ok(Json(Changed {
+        customer: c,
+        audited: true,
+    }))
 }
 
 pub async fn suspend_api(
@@ -515,7 +567,7 @@ pub async fn suspend_api(
     ctx: Ctx,
     Path(id): Path<String>,
     body: Bytes,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<Changed>> {
     api_action(state, ctx, id, body, |_| CustomerChange::Suspend, false).await
 }
 
@@ -524,7 +576,7 @@ pub async fn reactivate_api(
     ctx: Ctx,
     Path(id): Path<String>,
     body: Bytes,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<Changed>> {
     api_action(state, ctx, id, body, |_| CustomerChange::Reactivate, false).await
 }
 
@@ -533,7 +585,7 @@ pub async fn email_api(
     ctx: Ctx,
     Path(id): Path<String>,
     body: Bytes,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<Changed>> {
     api_action(state, ctx, id, body, CustomerChange::Email, true).await
 }
 

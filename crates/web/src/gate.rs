@@ -420,6 +420,7 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
     };
     parts.extensions.insert(ctx.clone());
     let had_flash = ctx.flash.is_some();
+    let raw_path = parts.uri.path().to_string();
     let mut resp = next.run(Request::from_parts(parts, body)).await;
     if had_flash {
         resp.headers_mut()
@@ -430,10 +431,59 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
     {
         return pages::error_page(&state, Some(&ctx), info);
     }
+    if route.path == "/ofrep/v1/evaluate/flags/{key}" && route.method == axum::http::Method::POST {
+        return ofrep_rejection(resp, &raw_path).await;
+    }
     if route.surface() == Surface::Json {
         return json_rejection(resp).await;
     }
     resp
+}
+
+/// OFREP's definition gives a single evaluation's `400` the `evaluationFailure` body: a key
+/// the path cannot be decoded into (not UTF-8) is answered `PARSE_ERROR` with that body
+/// (the key as sent, lossily decoded), not with the console's envelope.
+async fn ofrep_rejection(resp: Response, raw_path: &str) -> Response {
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if resp.status() != axum::http::StatusCode::BAD_REQUEST || !plain {
+        return json_rejection(resp).await;
+    }
+    let encoded = raw_path.rsplit('/').next().unwrap_or_default();
+    let key = String::from_utf8_lossy(&percent_decode(encoded)).into_owned();
+    let body = serde_json::json!({
+        "key": key,
+        "errorCode": "PARSE_ERROR",
+        "errorDetails": "the flag key in the path is not valid UTF-8 once percent-decoded",
+    });
+    (axum::http::StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+}
+
+/// `%XX` decoded to bytes (anything else kept as is).
+fn percent_decode(s: &str) -> Vec<u8> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// An extractor's rejection (bad path segment, body or query) is plain text; on a JSON route

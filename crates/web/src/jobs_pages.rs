@@ -15,8 +15,9 @@ use raxx_core::gate::{Access, Class};
 use raxx_core::rbac::Resource;
 use raxx_store::jobs::{JOB_NAMES, JobRun, PublishedSchedule, RunOutcome};
 use serde::Serialize;
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 
+use crate::apidoc::ApiDoc;
 use crate::error::{AppError, AppResult};
 use crate::gate::Ctx;
 use crate::manifest::{Route, route};
@@ -30,20 +31,23 @@ pub fn routes() -> Vec<Route> {
         route!(GET "/jobs", Read, SignedIn, "job.list", jobs_page),
         route!(POST "/jobs/{name}/run", Write, Role(Resource::Job), "job.run_now", run_now_form),
         route!(GET "/jobs/{name}", Read, SignedIn, "job.view", job_page),
-        route!(GET "/api/v1/jobs", Read, SignedIn, "job.list", jobs_api),
-        route!(GET "/api/v1/jobs/{name}", Read, SignedIn, "job.view", job_api),
-        route!(POST "/api/v1/jobs/{name}/run", Write, Role(Resource::Job), "job.run_now", run_now_api),
+        route!(GET "/api/v1/jobs", Read, SignedIn, "job.list", jobs_api, doc = ApiDoc::reply::<JobsView>()),
+        route!(GET "/api/v1/jobs/{name}", Read, SignedIn, "job.view", job_api, doc = ApiDoc::reply::<JobHistory>().path::<crate::apidoc::StrId>()),
+        route!(POST "/api/v1/jobs/{name}/run", Write, Role(Resource::Job), "job.run_now", run_now_api, doc = ApiDoc::reply::<RunQueued>().status(202)),
     ]
 }
 
 /// One job as the page and the API show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct JobView {
     pub name: String,
     /// `None` until a scheduler on this database has started.
     pub schedule: Option<String>,
     pub enabled: bool,
     pub next_run_at: Option<i64>,
+    /// the newest run (`id`, `job`, `tick`, `kind`, `started_at`, `finished_at`,
+    /// `duration_ms`, `outcome`, `message`)
+    #[schema(value_type = Option<Object>)]
     pub last_run: Option<JobRun>,
     pub queued: i64,
 }
@@ -202,10 +206,28 @@ pub async fn run_now_form(
     ))
 }
 
-pub async fn jobs_api(State(state): State<AppState>) -> AppResult<Json<Value>> {
-    Ok(Json(
-        json!({"env": state.env(), "jobs": job_views(&state).await?}),
-    ))
+/// The jobs of this console.
+#[derive(Serialize, ToSchema)]
+pub struct JobsView {
+    #[schema(value_type = crate::apidoc::EnvName)]
+    pub env: raxx_core::Env,
+    pub jobs: Vec<JobView>,
+}
+
+/// A run requested.
+#[derive(Serialize, ToSchema)]
+pub struct RunQueued {
+    pub job: String,
+    pub request_id: i64,
+    /// always `queued`
+    pub status: &'static str,
+}
+
+pub async fn jobs_api(State(state): State<AppState>) -> AppResult<Json<JobsView>> {
+    Ok(Json(JobsView {
+        env: state.env(),
+        jobs: job_views(&state).await?,
+    }))
 }
 
 pub async fn run_now_api(
@@ -216,15 +238,21 @@ pub async fn run_now_api(
     let id = run_now(&state, &ctx, &name).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"job": name, "request_id": id, "status": "queued"})),
+        Json(RunQueued {
+            job: name,
+            request_id: id,
+            status: "queued",
+        }),
     )
         .into_response())
 }
 
 /// One job's history: its runs (newest first, up to 200) and how they went.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct JobHistory {
     pub job: JobView,
+    /// newest first (`id`, `job`, `tick`, `kind`, `started_at`, `duration_ms`, `outcome`, `message`)
+    #[schema(value_type = Vec<Object>)]
     pub runs: Vec<JobRun>,
     /// Finished runs among `runs` by outcome.
     pub ok: usize,
@@ -298,6 +326,6 @@ pub async fn job_page(
 pub async fn job_api(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> AppResult<Json<Value>> {
-    Ok(Json(json!(job_history(&state, &name).await?)))
+) -> AppResult<Json<JobHistory>> {
+    Ok(Json(job_history(&state, &name).await?))
 }

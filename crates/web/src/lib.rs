@@ -6,6 +6,7 @@
 //! - [`pages`], [`api`], [`auth`]: handlers.
 
 pub mod api;
+pub mod apidoc;
 pub mod audit_filter;
 pub mod auth;
 pub mod client_ip;

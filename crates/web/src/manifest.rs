@@ -10,6 +10,7 @@ use raxx_core::Env;
 use raxx_core::gate::{Access, Class, KeyKind, required_role, route_exists_in};
 use raxx_core::rbac::{Level, Resource};
 
+use crate::apidoc::{ApiDoc, IntId, Membership, StrId};
 use crate::state::AppState;
 use crate::{api, auth, login_link, pages};
 
@@ -34,6 +35,8 @@ pub struct Route {
     /// page opens exactly for those whose confirmation would be allowed.
     pub confirms: Option<Method>,
     pub make: fn(MethodFilter) -> MethodRouter<AppState>,
+    /// A JSON route's request and reply types, as the OpenAPI document shows them.
+    pub doc: Option<ApiDoc>,
 }
 
 impl std::fmt::Debug for Route {
@@ -113,13 +116,15 @@ impl Route {
     }
 }
 
-/// Declare one route: `route!(METHOD "/path", Class, Access, [only_env,] "audit.action", handler)`.
+/// Declare one route: `route!(METHOD "/path", Class, Access, [only_env,] "audit.action",
+/// handler[, doc = ApiDoc])`. A JSON route names its types with `doc`
+/// ([`crate::apidoc::ApiDoc`]): the OpenAPI document is built from them.
 /// Feature modules use it in their `routes()` and the manifest concatenates them.
 macro_rules! route {
-    ($method:ident $path:literal, $class:ident, $access:expr, $action:literal, $handler:path) => {
-        route!($method $path, $class, $access, None, $action, $handler)
+    ($method:ident $path:literal, $class:ident, $access:expr, $action:literal, $handler:path $(, doc = $doc:expr)?) => {
+        route!($method $path, $class, $access, None, $action, $handler $(, doc = $doc)?)
     };
-    ($method:ident $path:literal, $class:ident, $access:expr, $only:expr, $action:literal, $handler:path) => {
+    ($method:ident $path:literal, $class:ident, $access:expr, $only:expr, $action:literal, $handler:path $(, doc = $doc:expr)?) => {
         Route {
             method: Method::$method,
             path: $path,
@@ -129,6 +134,12 @@ macro_rules! route {
             action: $action,
             confirms: None,
             make: |filter| axum::routing::on(filter, $handler),
+            doc: {
+                #[allow(unused_mut, unused_assignments)]
+                let mut d: Option<$crate::apidoc::ApiDoc> = None;
+                $(d = Some($doc);)?
+                d
+            },
         }
     };
 }
@@ -168,10 +179,10 @@ fn core_routes() -> Vec<Route> {
         route!(GET "/static/{file}", Read, Public, "asset", pages::asset),
         // Sign-in: public by nature; cross-origin posts are still refused.
         route!(GET "/login", Read, Public, "auth.page", auth::login_page),
-        route!(POST "/auth/login/start", Write, Public, "auth.login", auth::login_start),
-        route!(POST "/auth/login/finish", Write, Public, "auth.login", auth::login_finish),
-        route!(POST "/auth/register/start", Write, Public, "auth.register", auth::register_start),
-        route!(POST "/auth/register/finish", Write, Public, "auth.register", auth::register_finish),
+        route!(POST "/auth/login/start", Write, Public, "auth.login", auth::login_start, doc = ApiDoc::reply::<auth::Ceremony>().body::<auth::LoginStart>()),
+        route!(POST "/auth/login/finish", Write, Public, "auth.login", auth::login_finish, doc = ApiDoc::reply::<auth::SignedIn>().body::<auth::LoginFinish>()),
+        route!(POST "/auth/register/start", Write, Public, "auth.register", auth::register_start, doc = ApiDoc::reply::<auth::Ceremony>().body::<auth::RegisterStart>()),
+        route!(POST "/auth/register/finish", Write, Public, "auth.register", auth::register_finish, doc = ApiDoc::reply::<auth::SignedIn>().body::<auth::RegisterFinish>()),
         // The break-glass link (SPEC §3): opening it only shows "Sign in as E"; the page's
         // same-origin POST (token in the body) uses it once. HEAD is GET: it changes nothing.
         route!(GET "/auth/link/{token}", Read, Public, "auth.login_link.view", login_link::confirm_page),
@@ -199,25 +210,26 @@ fn core_routes() -> Vec<Route> {
         route!(POST "/invites", Write, Role(Resource::Invite), "invite.create", pages::create_invite),
         route!(POST "/invites/{id}/revoke", Write, Role(Resource::Invite), "invite.revoke", pages::revoke_invite),
         // JSON API.
-        route!(GET "/api/v1/openapi.json", Read, Public, "api.openapi", api::openapi),
-        route!(GET "/api/v1/me", Read, SignedIn, "api.me", api::me),
-        route!(GET "/api/v1/apps", Read, SignedIn, "app.list", api::apps),
-        route!(GET "/api/v1/audit", Read, RoleAt(Resource::Audit, Level::User), "audit.view", api::audit),
-        route!(GET "/api/v1/audit/{id}", Read, RoleAt(Resource::Audit, Level::User), "audit.view", api::audit_entry),
-        route!(GET "/api/v1/sessions", Read, SignedIn, "session.list", api::sessions),
-        route!(DELETE "/api/v1/sessions/{id}", Write, OwnOrRole(Resource::Session), "session.revoke", api::revoke_session),
-        route!(GET "/api/v1/invites", Read, Role(Resource::Invite), "invite.list", api::invites),
-        route!(POST "/api/v1/invites", Write, Role(Resource::Invite), "invite.create", api::create_invite),
-        route!(POST "/api/v1/invites/{id}/revoke", Write, Role(Resource::Invite), "invite.revoke", api::revoke_invite),
+        route!(GET "/api/v1/openapi.json", Read, Public, "api.openapi", api::openapi, doc = ApiDoc::reply::<crate::openapi::Document>()),
+        route!(GET "/api/v1/me", Read, SignedIn, "api.me", api::me, doc = ApiDoc::reply::<api::Me>()),
+        route!(GET "/api/v1/apps", Read, SignedIn, "app.list", api::apps, doc = ApiDoc::list::<api::AppView>()),
+        route!(GET "/api/v1/audit", Read, RoleAt(Resource::Audit, Level::User), "audit.view", api::audit, doc = ApiDoc::reply::<api::AuditPage>().query::<api::AuditQuery>()),
+        route!(GET "/api/v1/audit/{id}", Read, RoleAt(Resource::Audit, Level::User), "audit.view", api::audit_entry, doc = ApiDoc::reply::<crate::apidoc::AnyJson>().path::<IntId>()),
+        route!(GET "/api/v1/sessions", Read, SignedIn, "session.list", api::sessions, doc = ApiDoc::list::<api::SessionView>()),
+        route!(DELETE "/api/v1/sessions/{id}", Write, OwnOrRole(Resource::Session), "session.revoke", api::revoke_session, doc = ApiDoc::reply::<api::SessionRevoked>().path::<StrId>()),
+        route!(GET "/api/v1/invites", Read, Role(Resource::Invite), "invite.list", api::invites, doc = ApiDoc::list::<api::InviteView>()),
+        route!(POST "/api/v1/invites", Write, Role(Resource::Invite), "invite.create", api::create_invite, doc = ApiDoc::reply::<api::InviteCreated>().status(201).body::<api::InviteBody>()),
+        route!(POST "/api/v1/invites/{id}/revoke", Write, Role(Resource::Invite), "invite.revoke", api::revoke_invite, doc = ApiDoc::reply::<api::InviteRevoked>().path::<IntId>()),
         route!(
             DELETE "/api/v1/operators/{id}/groups/{group}",
             Write,
             Role(Resource::Invite),
             "operator.group.remove",
-            api::remove_membership
+            api::remove_membership,
+            doc = ApiDoc::reply::<api::MembershipRemoved>().path::<Membership>()
         ),
-        route!(POST "/api/v1/operators/{id}/disable", Write, Role(Resource::Session), "operator.disable", api::disable_operator),
-        route!(POST "/api/v1/operators/{id}/enable", Write, Role(Resource::Session), "operator.enable", api::enable_operator),
+        route!(POST "/api/v1/operators/{id}/disable", Write, Role(Resource::Session), "operator.disable", api::disable_operator, doc = ApiDoc::reply::<api::OperatorState>().path::<IntId>()),
+        route!(POST "/api/v1/operators/{id}/enable", Write, Role(Resource::Session), "operator.enable", api::enable_operator, doc = ApiDoc::reply::<api::OperatorState>().path::<IntId>()),
     ]
 }
 

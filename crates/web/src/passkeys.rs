@@ -21,13 +21,16 @@ use raxx_core::gate::{Access, Class, Denial, Owner, Target};
 use raxx_core::rbac::{Level, Resource};
 use raxx_store::admins::{Admin, StoredPasskey};
 use raxx_store::passkeys::{PasskeyInfo, PasskeyNotice};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 use webauthn_rs::prelude::{
     Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
     RegisterPublicKeyCredential, Uuid, WebauthnError,
 };
 
+use crate::apidoc::{ApiDoc, IntId};
+use crate::auth::Ceremony;
 use crate::error::{AppError, AppResult};
 use crate::gate::Ctx;
 use crate::manifest::{Route, route};
@@ -47,15 +50,15 @@ pub fn routes() -> Vec<Route> {
         route!(POST "/passkeys/{id}/remove", Write, OwnOrRole(Resource::Session), "passkey.remove", remove_form),
         route!(POST "/passkeys/notices/ack", Write, SignedIn, "passkey.notice.ack", ack_form),
         route!(GET "/operators/{id}/passkeys", Read, Role(Resource::Session), "passkey.list", operator_page),
-        route!(GET "/api/v1/passkeys", Read, SignedIn, "passkey.list", api_list),
-        route!(GET "/api/v1/operators/{id}/passkeys", Read, Role(Resource::Session), "passkey.list", api_operator_list),
-        route!(POST "/api/v1/passkeys/step-up/start", Write, SignedIn, "passkey.step_up", step_up_start),
-        route!(POST "/api/v1/passkeys/step-up/finish", Write, SignedIn, "passkey.step_up", step_up_finish),
-        route!(POST "/api/v1/passkeys/register/start", Write, SignedIn, "passkey.add", register_start),
-        route!(POST "/api/v1/passkeys/register/finish", Write, SignedIn, "passkey.add", register_finish),
-        route!(PATCH "/api/v1/passkeys/{id}", Write, SignedIn, "passkey.rename", api_rename),
-        route!(DELETE "/api/v1/passkeys/{id}", Write, OwnOrRole(Resource::Session), "passkey.remove", api_remove),
-        route!(POST "/api/v1/passkeys/notices/ack", Write, SignedIn, "passkey.notice.ack", api_ack),
+        route!(GET "/api/v1/passkeys", Read, SignedIn, "passkey.list", api_list, doc = ApiDoc::reply::<MyPasskeys>()),
+        route!(GET "/api/v1/operators/{id}/passkeys", Read, Role(Resource::Session), "passkey.list", api_operator_list, doc = ApiDoc::reply::<OperatorPasskeys>().path::<IntId>()),
+        route!(POST "/api/v1/passkeys/step-up/start", Write, SignedIn, "passkey.step_up", step_up_start, doc = ApiDoc::reply::<Ceremony>()),
+        route!(POST "/api/v1/passkeys/step-up/finish", Write, SignedIn, "passkey.step_up", step_up_finish, doc = ApiDoc::reply::<SteppedUp>().body::<StepUpFinish>()),
+        route!(POST "/api/v1/passkeys/register/start", Write, SignedIn, "passkey.add", register_start, doc = ApiDoc::reply::<Ceremony>().body::<RegisterStart>()),
+        route!(POST "/api/v1/passkeys/register/finish", Write, SignedIn, "passkey.add", register_finish, doc = ApiDoc::reply::<PasskeyAdded>().status(201).body::<RegisterFinish>()),
+        route!(PATCH "/api/v1/passkeys/{id}", Write, SignedIn, "passkey.rename", api_rename, doc = ApiDoc::reply::<Renamed>().body::<NameForm>().path::<IntId>()),
+        route!(DELETE "/api/v1/passkeys/{id}", Write, OwnOrRole(Resource::Session), "passkey.remove", api_remove, doc = ApiDoc::reply::<PasskeyRemoved>().path::<IntId>()),
+        route!(POST "/api/v1/passkeys/notices/ack", Write, SignedIn, "passkey.notice.ack", api_ack, doc = ApiDoc::reply::<Acknowledged>()),
     ]
 }
 
@@ -149,13 +152,102 @@ pub async fn step_up_start(State(state): State<AppState>, ctx: Ctx) -> AppResult
             &json!({"session_id": session.id, "admin_id": admin.id}),
         )
         .await?;
-    Ok(Json(json!({ "ceremony": ceremony, "challenge": challenge })).into_response())
+    Ok(Json(Ceremony {
+        ceremony,
+        challenge: json!(challenge),
+    })
+    .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct StepUpFinish {
     ceremony: String,
+    #[schema(value_type = crate::apidoc::WebAuthnJson)]
     credential: PublicKeyCredential,
+}
+
+/// A step-up done: the session may add or remove passkeys for a while.
+#[derive(Serialize, ToSchema)]
+pub struct SteppedUp {
+    /// always `true`
+    pub ok: bool,
+    pub valid_seconds: i64,
+}
+
+/// A passkey added.
+#[derive(Serialize, ToSchema)]
+pub struct PasskeyAdded {
+    pub id: i64,
+    pub name: String,
+    pub redirect: String,
+}
+
+/// A passkey (no key material). Times are unix milliseconds.
+#[derive(Serialize, ToSchema)]
+pub struct PasskeyItem {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+impl From<PasskeyInfo> for PasskeyItem {
+    fn from(p: PasskeyInfo) -> Self {
+        PasskeyItem {
+            id: p.id,
+            name: p.name,
+            created_at: p.created_at,
+            last_used_at: p.last_used_at,
+        }
+    }
+}
+
+/// A change to one's passkeys made by someone else, not yet acknowledged.
+#[derive(Serialize, ToSchema)]
+pub struct NoticeView {
+    /// `added` or `removed`
+    pub kind: String,
+    pub name: String,
+    pub at: i64,
+    pub by: Option<i64>,
+    pub message: String,
+}
+
+/// The signed-in operator's passkeys and notices.
+#[derive(Serialize, ToSchema)]
+pub struct MyPasskeys {
+    pub passkeys: Vec<PasskeyItem>,
+    pub notices: Vec<NoticeView>,
+}
+
+/// An operator's passkeys.
+#[derive(Serialize, ToSchema)]
+pub struct OperatorPasskeys {
+    pub passkeys: Vec<PasskeyItem>,
+}
+
+/// A passkey renamed.
+#[derive(Serialize, ToSchema)]
+pub struct Renamed {
+    pub id: i64,
+    pub name: String,
+}
+
+/// A passkey removed.
+#[derive(Serialize, ToSchema)]
+pub struct PasskeyRemoved {
+    /// the passkey's id
+    pub removed: i64,
+    /// its owner
+    pub operator: i64,
+    /// whether it was the caller's own
+    pub own: bool,
+}
+
+/// Notices acknowledged.
+#[derive(Serialize, ToSchema)]
+pub struct Acknowledged {
+    pub acknowledged: u64,
 }
 
 pub async fn step_up_finish(
@@ -226,16 +318,18 @@ pub async fn step_up_finish(
     )
     .await?;
     tx.commit().await?;
-    Ok(
-        Json(json!({"ok": true, "valid_seconds": raxx_store::passkeys::STEPUP_TTL_MS / 1000}))
-            .into_response(),
-    )
+    Ok(Json(SteppedUp {
+        ok: true,
+        valid_seconds: raxx_store::passkeys::STEPUP_TTL_MS / 1000,
+    })
+    .into_response())
 }
 
 // ---- adding a passkey: after the step-up, in the same session ----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RegisterStart {
+    /// a name for the new passkey
     name: String,
 }
 
@@ -281,7 +375,11 @@ pub async fn register_start(
             &json!({"session_id": session.id, "admin_id": admin.id, "name": name, "first": first}),
         )
         .await?;
-    Ok(Json(json!({ "ceremony": ceremony, "challenge": challenge })).into_response())
+    Ok(Json(Ceremony {
+        ceremony,
+        challenge: json!(challenge),
+    })
+    .into_response())
 }
 
 async fn step_up_needed(state: &AppState, ctx: &Ctx, none: bool) -> AppResult<AppError> {
@@ -298,9 +396,10 @@ async fn step_up_needed(state: &AppState, ctx: &Ctx, none: bool) -> AppResult<Ap
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RegisterFinish {
     ceremony: String,
+    #[schema(value_type = crate::apidoc::WebAuthnJson)]
     credential: RegisterPublicKeyCredential,
 }
 
@@ -391,7 +490,11 @@ pub async fn register_finish(
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"id": id, "name": name, "redirect": "/passkeys"})),
+        Json(PasskeyAdded {
+            id,
+            name,
+            redirect: "/passkeys".into(),
+        }),
     )
         .into_response())
 }
@@ -623,7 +726,7 @@ pub async fn operator_page(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct NameForm {
     name: String,
 }
@@ -669,24 +772,24 @@ pub async fn ack_form(State(state): State<AppState>, ctx: Ctx) -> AppResult<Resp
 
 pub async fn api_list(State(state): State<AppState>, ctx: Ctx) -> AppResult<Response> {
     let (admin, _) = me(&ctx)?;
-    let passkeys: Vec<PasskeyInfo> = state
+    let passkeys: Vec<PasskeyItem> = state
         .store
         .passkeys_of(admin.id)
         .await?
         .iter()
-        .map(PasskeyInfo::from)
+        .map(|p| PasskeyInfo::from(p).into())
         .collect();
     let mut notices = Vec::new();
     for n in state.store.passkey_notices(admin.id).await? {
-        notices.push(json!({
-            "kind": n.kind,
-            "name": n.passkey_name,
-            "at": n.created_at,
-            "by": n.by_admin_id,
-            "message": notice_text(&state, &n).await?,
-        }));
+        notices.push(NoticeView {
+            message: notice_text(&state, &n).await?,
+            kind: n.kind,
+            name: n.passkey_name,
+            at: n.created_at,
+            by: n.by_admin_id,
+        });
     }
-    Ok(Json(json!({"passkeys": passkeys, "notices": notices})).into_response())
+    Ok(Json(MyPasskeys { passkeys, notices }).into_response())
 }
 
 pub async fn api_operator_list(
@@ -696,14 +799,14 @@ pub async fn api_operator_list(
     if state.store.admin_by_id(id).await?.is_none() {
         return Err(AppError::NotFound(format!("operator {id}")));
     }
-    let passkeys: Vec<PasskeyInfo> = state
+    let passkeys: Vec<PasskeyItem> = state
         .store
         .passkeys_of(id)
         .await?
         .iter()
-        .map(PasskeyInfo::from)
+        .map(|p| PasskeyInfo::from(p).into())
         .collect();
-    Ok(Json(json!({ "passkeys": passkeys })).into_response())
+    Ok(Json(OperatorPasskeys { passkeys }).into_response())
 }
 
 pub async fn api_rename(
@@ -713,7 +816,7 @@ pub async fn api_rename(
     Json(body): Json<NameForm>,
 ) -> AppResult<Response> {
     let name = rename(&state, &ctx, id, &body.name).await?;
-    Ok(Json(json!({"id": id, "name": name})).into_response())
+    Ok(Json(Renamed { id, name }).into_response())
 }
 
 pub async fn api_remove(
@@ -722,12 +825,17 @@ pub async fn api_remove(
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
     let (removed, own) = remove(&state, &ctx, id).await?;
-    Ok(Json(json!({"removed": id, "operator": removed.admin_id, "own": own})).into_response())
+    Ok(Json(PasskeyRemoved {
+        removed: id,
+        operator: removed.admin_id,
+        own,
+    })
+    .into_response())
 }
 
 pub async fn api_ack(State(state): State<AppState>, ctx: Ctx) -> AppResult<Response> {
     let n = ack(&state, &ctx).await?;
-    Ok(Json(json!({ "acknowledged": n })).into_response())
+    Ok(Json(Acknowledged { acknowledged: n }).into_response())
 }
 
 /// Is there a session-admin view for this principal? (The operators page links to it.)

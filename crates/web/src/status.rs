@@ -13,8 +13,9 @@ use raxx_core::config::CheckConfig;
 use raxx_core::gate::{Access, Class};
 use raxx_store::checks::{CheckResult, CheckStatus};
 use serde::Serialize;
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 
+use crate::apidoc::ApiDoc;
 use crate::error::{AppError, AppResult};
 use crate::gate::Ctx;
 use crate::manifest::{Route, route};
@@ -27,13 +28,13 @@ pub fn routes() -> Vec<Route> {
     vec![
         route!(GET "/status", Read, SignedIn, "status.view", grid_page),
         route!(GET "/status/{app}/{check}", Read, SignedIn, "status.view", check_page),
-        route!(GET "/api/v1/status", Read, SignedIn, "status.view", grid_api),
-        route!(GET "/api/v1/status/{app}/{check}", Read, SignedIn, "status.view", check_api),
+        route!(GET "/api/v1/status", Read, SignedIn, "status.view", grid_api, doc = ApiDoc::reply::<GridView>()),
+        route!(GET "/api/v1/status/{app}/{check}", Read, SignedIn, "status.view", check_api, doc = ApiDoc::reply::<CheckView>()),
     ]
 }
 
 /// How a cell reads. `Unknown`: never polled, or the last result is too old to trust.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CellState {
     Ok,
@@ -105,7 +106,7 @@ pub fn cell_state(last: Option<&CheckResult>, check: &CheckConfig, now: i64) -> 
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Cell {
     pub app: String,
     pub check: String,
@@ -135,7 +136,7 @@ pub struct GridRow {
     pub cells: Vec<Option<Cell>>,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, ToSchema)]
 pub struct Summary {
     pub ok: usize,
     pub degraded: usize,
@@ -244,19 +245,55 @@ pub async fn grid_page(State(state): State<AppState>, ctx: Ctx) -> AppResult<Res
     }))
 }
 
-pub async fn grid_api(State(state): State<AppState>) -> AppResult<Json<Value>> {
+/// One app's checks.
+#[derive(Serialize, ToSchema)]
+pub struct AppChecks {
+    pub app: String,
+    #[schema(value_type = crate::apidoc::EnvName)]
+    pub env: raxx_core::Env,
+    pub checks: Vec<Cell>,
+}
+
+/// The status grid.
+#[derive(Serialize, ToSchema)]
+pub struct GridView {
+    #[schema(value_type = crate::apidoc::EnvName)]
+    pub env: raxx_core::Env,
+    pub summary: Summary,
+    pub apps: Vec<AppChecks>,
+}
+
+pub async fn grid_api(State(state): State<AppState>) -> AppResult<Json<GridView>> {
     let g = grid(&state).await?;
-    let apps: Vec<Value> = g
+    let apps = g
         .rows
         .into_iter()
-        .map(|row| {
-            let checks: Vec<Cell> = row.cells.into_iter().flatten().collect();
-            json!({"app": row.app, "env": state.env(), "checks": checks})
+        .map(|row| AppChecks {
+            app: row.app,
+            env: state.env(),
+            checks: row.cells.into_iter().flatten().collect(),
         })
         .collect();
-    Ok(Json(
-        json!({"env": state.env(), "summary": g.summary, "apps": apps}),
-    ))
+    Ok(Json(GridView {
+        env: state.env(),
+        summary: g.summary,
+        apps,
+    }))
+}
+
+/// One check with its recent results.
+#[derive(Serialize, ToSchema)]
+pub struct CheckView {
+    /// uptime and p95 latency over the last hour, day and week
+    #[schema(value_type = Vec<Object>)]
+    pub uptime: Vec<raxx_core::uptime::WindowStats>,
+    pub check: Cell,
+    pub expect_status: u16,
+    pub timeout_ms: u64,
+    pub interval_seconds: u64,
+    /// newest first (`at`, `status`, `http_status`, `latency_ms`, `error`)
+    #[schema(value_type = Vec<Object>)]
+    pub recent: Vec<CheckResult>,
 }
 
 // ---------------------------------------------------------------- drill-down
@@ -577,21 +614,21 @@ pub async fn check_page(
 pub async fn check_api(
     State(state): State<AppState>,
     Path((app, check)): Path<(String, String)>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<CheckView>> {
     let (cell, cfg, recent) = load_check(&state, &app, &check).await?;
     let now = raxx_store::now_ms();
     let week = state
         .store
         .check_results_since(&app, &check, now - 7 * 86_400_000, 50_000)
         .await?;
-    Ok(Json(json!({
-        "uptime": raxx_core::uptime::all_windows(&samples(&week), now),
-        "check": cell,
-        "expect_status": cfg.expect_status,
-        "timeout_ms": cfg.timeout_ms,
-        "interval_seconds": cfg.interval_seconds,
-        "recent": recent,
-    })))
+    Ok(Json(CheckView {
+        uptime: raxx_core::uptime::all_windows(&samples(&week), now),
+        check: cell,
+        expect_status: cfg.expect_status,
+        timeout_ms: cfg.timeout_ms,
+        interval_seconds: cfg.interval_seconds,
+        recent,
+    }))
 }
 
 #[cfg(test)]

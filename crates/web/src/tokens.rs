@@ -28,13 +28,14 @@ use axum::{Form, http::StatusCode};
 use raxx_core::gate::{Access, Class};
 use raxx_core::rbac::{Level, Resource};
 use raxx_store::now_ms;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 pub use inventory::{Token, TokenId, TokenState, Version, VersionState};
 pub use rotation::{Actor, GRACE_DEFAULT, GRACE_MAX, Rotation};
 pub use sweep::{ExpiringToken, SweepReport, expiring_tokens, rotation_sweep};
 
+use crate::apidoc::{ApiDoc, TokenIdPath};
 use crate::error::{AppError, AppResult};
 use crate::gate::Ctx;
 use crate::manifest::{Route, route};
@@ -55,10 +56,10 @@ pub fn routes() -> Vec<Route> {
         },
         route!(POST "/tokens/{id}/rotate", Write, Role(Resource::Token), "token.rotate", rotate_page),
         route!(POST "/tokens/{id}/revoke-previous", Write, Role(Resource::Token), "token.revoke_previous", revoke_previous_page),
-        route!(GET "/api/v1/tokens", Read, Role(Resource::Token), "token.list", api_list),
-        route!(GET "/api/v1/tokens/{id}", Read, Role(Resource::Token), "token.list", history::api_token),
-        route!(POST "/api/v1/tokens/{id}/rotate", Write, Role(Resource::Token), "token.rotate", api_rotate),
-        route!(POST "/api/v1/tokens/{id}/revoke-previous", Write, Role(Resource::Token), "token.revoke_previous", api_revoke_previous),
+        route!(GET "/api/v1/tokens", Read, Role(Resource::Token), "token.list", api_list, doc = ApiDoc::list::<TokenView>()),
+        route!(GET "/api/v1/tokens/{id}", Read, Role(Resource::Token), "token.list", history::api_token, doc = ApiDoc::reply::<history::TokenDetail>().path::<TokenIdPath>()),
+        route!(POST "/api/v1/tokens/{id}/rotate", Write, Role(Resource::Token), "token.rotate", api_rotate, doc = ApiDoc::reply::<RotationView>().optional_body::<RotateBody>().path::<TokenIdPath>()),
+        route!(POST "/api/v1/tokens/{id}/revoke-previous", Write, Role(Resource::Token), "token.revoke_previous", api_revoke_previous, doc = ApiDoc::reply::<PreviousRevoked>().path::<TokenIdPath>()),
     ]
 }
 
@@ -114,70 +115,127 @@ fn actor(ctx: &Ctx) -> Actor {
 
 // ---- JSON API ----
 
-fn token_json(t: &Token, now: i64) -> Value {
-    let mut v = json!({
-        "id": t.id.to_string(),
-        "app": t.app,
-        "name": t.name,
-        "kind": t.kind,
-        "provider": t.provider,
-        "created_at": t.created_at,
-        "rotated_at": t.rotated_at,
-        "rotated_by": t.rotated_by,
-        "max_age_days": t.max_age_days,
-        "expires_at": t.expires_at,
-        "state": t.state.as_str(),
-        "grace_until": t.previous.as_ref().map(|p| p.grace_until),
-        "auto_rotate": t.manual_reason.is_none(),
-        "versions": t.versions.iter().map(version_json).collect::<Vec<_>>(),
-    });
-    if let TokenId::Provider { .. } = t.id {
-        v["authorization_id"] = json!(t.authorization_id);
-        v["previous_authorization_id"] = json!(t.previous.as_ref().map(|p| &p.reference));
-        v["previous_pending_revocation"] = json!(t.previous_pending(now));
-        v["last_error"] = json!(t.last_error);
-        v["manual_reason"] = json!(t.manual_reason);
-    } else {
-        v["version"] = json!(t.versions.first().and_then(|v| v.number));
-        v["previous_version"] = json!(
+/// A token in the JSON API. App keys carry `version`/`previous_version`; provider tokens
+/// carry the `authorization_id` fields instead. Times are unix milliseconds.
+#[derive(Serialize, ToSchema)]
+pub struct TokenView {
+    /// `key:12` for an app key, `heroku:3` for a provider token
+    pub id: String,
+    pub app: String,
+    pub name: String,
+    /// `client` / `deploy` / `read` for app keys, `oauth` for provider authorizations
+    pub kind: String,
+    pub provider: String,
+    pub created_at: i64,
+    pub rotated_at: Option<i64>,
+    pub rotated_by: Option<String>,
+    pub max_age_days: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub state: &'static str,
+    pub grace_until: Option<i64>,
+    pub auto_rotate: bool,
+    pub versions: Vec<VersionView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub authorization_id: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub previous_authorization_id: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_pending_revocation: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub last_error: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub manual_reason: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>)]
+    pub version: Option<Option<usize>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>)]
+    pub previous_version: Option<Option<usize>>,
+}
+
+fn token_json(t: &Token, now: i64) -> TokenView {
+    let provider = matches!(t.id, TokenId::Provider { .. });
+    let key = !provider;
+    TokenView {
+        id: t.id.to_string(),
+        app: t.app.clone(),
+        name: t.name.clone(),
+        kind: t.kind.clone(),
+        provider: t.provider.clone(),
+        created_at: t.created_at,
+        rotated_at: t.rotated_at,
+        rotated_by: t.rotated_by.clone(),
+        max_age_days: t.max_age_days,
+        expires_at: t.expires_at,
+        state: t.state.as_str(),
+        grace_until: t.previous.as_ref().map(|p| p.grace_until),
+        auto_rotate: t.manual_reason.is_none(),
+        versions: t.versions.iter().map(version_json).collect(),
+        authorization_id: provider.then(|| t.authorization_id.clone()),
+        previous_authorization_id: provider
+            .then(|| t.previous.as_ref().map(|p| p.reference.clone())),
+        previous_pending_revocation: provider.then(|| t.previous_pending(now)),
+        last_error: provider.then(|| t.last_error.clone()),
+        manual_reason: provider.then(|| t.manual_reason.clone()),
+        version: key.then(|| t.versions.first().and_then(|v| v.number)),
+        previous_version: key.then(|| {
             t.versions
                 .iter()
                 .find(|v| v.state == VersionState::Previous)
                 .and_then(|v| v.number)
-        );
+        }),
     }
-    v
 }
 
 /// One version in the JSON API: `{"version": 2, "state": "current", ...}` for app keys,
 /// `{"authorization_id": "...", "state": "previous", ...}` for provider tokens.
-pub fn version_json(v: &Version) -> Value {
-    let mut out = json!({
-        "state": v.state.as_str(),
-        "created_at": v.created_at,
-        "created_by": v.created_by,
-        "grace_until": v.grace_until,
-        "ended_at": v.ended_at,
-        "last_used_at": v.last_used_at,
-    });
-    match v.number {
-        Some(n) => out["version"] = json!(n),
-        None => out["authorization_id"] = json!(v.authorization_id),
-    }
-    out
+#[derive(Serialize, ToSchema)]
+pub struct VersionView {
+    /// `current`, `previous` or `ended`
+    pub state: &'static str,
+    pub created_at: Option<i64>,
+    pub created_by: Option<String>,
+    pub grace_until: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    /// app keys: the version's number
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<usize>,
+    /// provider tokens: the authorization id
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub authorization_id: Option<Option<String>>,
 }
 
-pub async fn api_list(State(state): State<AppState>) -> AppResult<Json<Value>> {
+pub fn version_json(v: &Version) -> VersionView {
+    VersionView {
+        state: v.state.as_str(),
+        created_at: v.created_at,
+        created_by: v.created_by.clone(),
+        grace_until: v.grace_until,
+        ended_at: v.ended_at,
+        last_used_at: v.last_used_at,
+        version: v.number,
+        authorization_id: v.number.is_none().then(|| v.authorization_id.clone()),
+    }
+}
+
+pub async fn api_list(State(state): State<AppState>) -> AppResult<Json<Vec<TokenView>>> {
     let now = now_ms();
     let tokens = inventory(&state).await?;
-    Ok(Json(Value::Array(
-        tokens.iter().map(|t| token_json(t, now)).collect(),
-    )))
+    Ok(Json(tokens.iter().map(|t| token_json(t, now)).collect()))
 }
 
-#[derive(Deserialize)]
+/// `POST /api/v1/tokens/{id}/rotate`: empty, or the grace period of the previous secret.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RotateBody {
+pub struct RotateBody {
+    /// seconds the previous secret keeps working (0 to 604800; default 86400)
+    #[schema(minimum = 0, maximum = 604800)]
     grace_seconds: Option<i64>,
 }
 
@@ -194,33 +252,76 @@ fn grace_from_body(body: &[u8]) -> AppResult<i64> {
     rotation::grace_seconds(parsed.grace_seconds)
 }
 
-fn rotation_json(r: &Rotation) -> Value {
-    let mut v = json!({
-        "id": r.id.to_string(),
-        "app": r.app,
-        "name": r.name,
-        "grace_until": r.grace_until,
-    });
-    match &r.secret {
-        Some(secret) => {
-            v["secret"] = json!(secret);
-            v["version"] = json!(r.version);
-            v["previous_version"] = json!(r.version.map(|n| n - 1).filter(|n| *n > 0));
-            v["provider"] = json!("local");
-            v["notice"] = json!(r.notice);
-        }
-        None => {
-            v["provider"] = json!(match &r.id {
-                TokenId::Provider { provider, .. } => provider.as_str(),
-                TokenId::Key(_) => "local",
-            });
-            v["authorization_id"] = json!(r.new_authorization_id);
-            v["previous_authorization_id"] = json!(r.previous_authorization_id);
-            v["published_to"] = json!(r.published_to);
-            v["warning"] = json!(r.warning);
-        }
+/// A rotation done. An app key's answer carries its new `secret` (shown once), `version`,
+/// `previous_version` and `notice`; a provider token's the authorization ids,
+/// `published_to` and `warning`.
+#[derive(Serialize, ToSchema)]
+pub struct RotationView {
+    pub id: String,
+    pub app: String,
+    pub name: String,
+    pub grace_until: i64,
+    /// `local` for app keys, else the provider
+    pub provider: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>)]
+    pub version: Option<Option<usize>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>)]
+    pub previous_version: Option<Option<usize>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub notice: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub authorization_id: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub previous_authorization_id: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published_to: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub warning: Option<Option<String>>,
+}
+
+fn rotation_json(r: &Rotation) -> RotationView {
+    let key = r.secret.is_some();
+    let provider = !key;
+    RotationView {
+        id: r.id.to_string(),
+        app: r.app.clone(),
+        name: r.name.clone(),
+        grace_until: r.grace_until,
+        provider: match &r.id {
+            TokenId::Provider { provider, .. } if !key => provider.clone(),
+            _ => "local".into(),
+        },
+        secret: r.secret.clone(),
+        version: key.then_some(r.version),
+        previous_version: key.then(|| r.version.map(|n| n - 1).filter(|n| *n > 0)),
+        notice: key.then(|| r.notice.clone()),
+        authorization_id: provider.then(|| r.new_authorization_id.clone()),
+        previous_authorization_id: provider.then(|| r.previous_authorization_id.clone()),
+        published_to: provider.then(|| r.published_to.clone()),
+        warning: provider.then(|| r.warning.clone()),
     }
-    v
+}
+
+/// "Revoke previous now" done.
+#[derive(Serialize, ToSchema)]
+pub struct PreviousRevoked {
+    pub id: String,
+    pub app: String,
+    pub name: String,
+    /// `version 1` (an app key) or the authorization id
+    pub previous: String,
+    /// always `true`
+    pub revoked: bool,
+    /// providers: `deleted` or `already_gone`
+    pub how: &'static str,
 }
 
 pub async fn api_rotate(
@@ -228,7 +329,7 @@ pub async fn api_rotate(
     ctx: Ctx,
     Path(raw): Path<String>,
     body: Bytes,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<RotationView>> {
     let who = actor(&ctx);
     let id = rotation::parse_id(&state, &who, "token.rotate", &raw).await?;
     let r = rotation::rotate(&state, &who, &id, grace_from_body(&body)).await?;
@@ -239,18 +340,18 @@ pub async fn api_revoke_previous(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(raw): Path<String>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<PreviousRevoked>> {
     let who = actor(&ctx);
     let id = rotation::parse_id(&state, &who, "token.revoke_previous", &raw).await?;
     let r = rotation::revoke_previous(&state, &who, &id).await?;
-    Ok(Json(json!({
-        "id": r.id.to_string(),
-        "app": r.app,
-        "name": r.name,
-        "previous": r.previous,
-        "revoked": true,
-        "how": r.how,
-    })))
+    Ok(Json(PreviousRevoked {
+        id: r.id.to_string(),
+        app: r.app,
+        name: r.name,
+        previous: r.previous,
+        revoked: true,
+        how: r.how,
+    }))
 }
 
 // ---- Pages ----

@@ -275,11 +275,14 @@ async fn the_configuration_endpoint_needs_a_client_key_and_revalidates() {
             body["capabilities"]["cacheInvalidation"]["polling"]["enabled"],
             true
         );
+        // The definition's names: every type is supported, so none is listed unsupported.
         assert_eq!(
-            body["capabilities"]["flagEvaluation"]["supportedTypes"]
-                .as_array()
-                .map(Vec::len),
-            Some(5)
+            body["capabilities"]["flagEvaluation"]["unsupportedTypes"],
+            serde_json::json!([])
+        );
+        assert_eq!(
+            body["capabilities"]["cacheInvalidation"]["polling"]["minPollingInterval"],
+            1000
         );
         let r = c
             .client()
@@ -339,4 +342,43 @@ fn the_ofrep_contract_check_rejects_what_the_definition_does_not_allow() {
     assert!(check(&seen(404, r#"{"key":"x","errorCode":"GENERAL"}"#)).is_err());
     assert!(check(&seen(400, r#"{"key":"x","errorCode":"TYPE_MISMATCH"}"#)).is_err());
     assert!(check(&seen(418, "{}")).is_err(), "an unlisted status");
+}
+
+/// OFREP's definition gives a single evaluation's `400` the `evaluationFailure` body: a flag
+/// key that is not UTF-8 once percent-decoded gets it (`PARSE_ERROR`), not the console's
+/// `{"error","message"}` envelope. The test kit validates the body against the definition.
+#[tokio::test]
+async fn a_key_that_is_not_utf8_is_an_ofrep_parse_error() {
+    for url in database_urls().await {
+        let (c, a_key, _) = console(&url).await;
+        let r = c
+            .client()
+            .post(c.url("/ofrep/v1/evaluate/flags/%FF%FE"))
+            .bearer_auth(&a_key)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 400);
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["errorCode"], "PARSE_ERROR", "{body}");
+        assert_eq!(body["key"], "\u{fffd}\u{fffd}", "{body}");
+        assert!(body["errorDetails"].is_string(), "{body}");
+        assert!(body.get("error").is_none(), "{body}");
+        // A key that decodes is evaluated as usual (an unknown one is FLAG_NOT_FOUND).
+        let r = c
+            .client()
+            .post(c.url("/ofrep/v1/evaluate/flags/%C3%A9t%C3%A9"))
+            .bearer_auth(&a_key)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 404);
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["errorCode"], "FLAG_NOT_FOUND", "{body}");
+        assert_eq!(body["key"], "été", "{body}");
+    }
 }

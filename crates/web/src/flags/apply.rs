@@ -14,9 +14,12 @@ use raxx_core::config::Resolved;
 use raxx_core::flags::{FileFormat, FlagChange, FlagsFileError, parse_flags_file};
 use raxx_store::flags::FlagState;
 use raxx_store::{Store, StoreError};
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::{authorize_app, known_app};
+use crate::apidoc::AnyJson;
 use crate::error::{AppError, AppResult};
 use crate::gate::Ctx;
 use crate::server::BODY_LIMIT;
@@ -102,15 +105,76 @@ fn check_file(
     Ok(flags)
 }
 
+/// A flag's key and version.
+#[derive(Serialize, ToSchema)]
+pub struct FlagVersion {
+    pub key: String,
+    pub version: i64,
+}
+
+/// The answer to an apply: what changed and the versions now.
+#[derive(Serialize, ToSchema)]
+pub struct Applied {
+    pub app: String,
+    pub revision: i64,
+    /// how many flags changed
+    pub changed: usize,
+    /// each change (`key`, `change`, the definitions before and after)
+    #[schema(value_type = AnyJson)]
+    pub diff: Value,
+    pub flags: Vec<FlagVersion>,
+}
+
 /// The JSON answer to an apply: what changed and the versions now.
-pub fn applied_json(app: &str, changes: &[FlagChange], state: &FlagState) -> Value {
-    json!({
-        "app": app,
-        "revision": state.revision,
-        "changed": changes.len(),
-        "diff": changes,
-        "flags": state.flags.iter().map(|(k, s)| json!({"key": k, "version": s.version})).collect::<Vec<_>>(),
-    })
+pub fn applied_json(app: &str, changes: &[FlagChange], state: &FlagState) -> Applied {
+    Applied {
+        app: app.to_string(),
+        revision: state.revision,
+        changed: changes.len(),
+        diff: json!(changes),
+        flags: state
+            .flags
+            .iter()
+            .map(|(k, s)| FlagVersion {
+                key: k.clone(),
+                version: s.version,
+            })
+            .collect(),
+    }
+}
+
+/// A flags file refused: the first problem, with its line.
+#[derive(Serialize, ToSchema)]
+pub struct FileRefused {
+    /// `invalid_flags_file`
+    pub error: &'static str,
+    pub message: String,
+    pub line: Option<usize>,
+    pub flag: Option<String>,
+    pub reason: String,
+}
+
+/// The flags file, sent as `PUT /api/v1/apps/{app}/flags`'s body: JSON (the default),
+/// `application/toml` or `application/yaml` (docs/flags.md).
+pub struct FlagsFile;
+
+impl utoipa::PartialSchema for FlagsFile {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        use utoipa::openapi::ObjectBuilder;
+        use utoipa::openapi::schema::Type;
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "a flags file: `{\"app\"?, \"flags\": {KEY: definition}}` (docs/flags.md)",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for FlagsFile {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "FlagsFile".into()
+    }
 }
 
 /// `PUT /api/v1/apps/{app}/flags`: the body is a flags file (JSON by default; TOML or YAML
@@ -148,33 +212,51 @@ pub async fn put_flags(
         .map_err(|_| AppError::invalid("the flags file is not UTF-8 text"))?;
     let by = ctx.actor();
     let event = ctx.event("flag.apply", Outcome::Allowed);
-    match apply_flags_file(&state.store, &state.cfg, Some(&app), text, format, &by, event).await {
+    match apply_flags_file(
+        &state.store,
+        &state.cfg,
+        Some(&app),
+        text,
+        format,
+        &by,
+        event,
+    )
+    .await
+    {
         Ok((changes, flags)) => Ok(Json(applied_json(&app, &changes, &flags)).into_response()),
         Err(ApplyError::File(e)) => Ok((
             StatusCode::BAD_REQUEST,
-            Json(json!({
-                "error": "invalid_flags_file",
-                "message": e.to_string(),
-                "line": e.line,
-                "flag": e.flag,
-                "reason": e.reason,
-            })),
+            Json(FileRefused {
+                error: "invalid_flags_file",
+                message: e.to_string(),
+                line: e.line,
+                flag: e.flag.clone(),
+                reason: e.reason.clone(),
+            }),
         )
             .into_response()),
         Err(e @ ApplyError::WrongApp { .. }) => Ok((
             StatusCode::BAD_REQUEST,
-            Json(json!({"error": "invalid_flags_file", "message": e.to_string(), "line": null, "flag": null, "reason": e.to_string()})),
+            Json(FileRefused {
+                error: "invalid_flags_file",
+                message: e.to_string(),
+                line: None,
+                flag: None,
+                reason: e.to_string(),
+            }),
         )
             .into_response()),
         Err(ApplyError::UnknownApp(a)) => Err(AppError::NotFound(format!(
             "`{a}` is not an app of the {} console",
             state.env()
         ))),
-        Err(ApplyError::NotStaging(env)) => Err(AppError::Denied(
-            raxx_core::gate::Denial::EnvMismatch {
-                message: format!("flags files are applied on the staging console only, not on {env}"),
-            },
-        )),
+        Err(ApplyError::NotStaging(env)) => {
+            Err(AppError::Denied(raxx_core::gate::Denial::EnvMismatch {
+                message: format!(
+                    "flags files are applied on the staging console only, not on {env}"
+                ),
+            }))
+        }
         Err(ApplyError::Store(e)) => Err(e.into()),
     }
 }
@@ -184,26 +266,52 @@ pub async fn get_flags(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(app): Path<String>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<FlagStateView>> {
     authorize_app(&state, &ctx, &app).await?;
     known_app(&state, &app)?;
     let flags = state.store.flag_state(&app).await?;
     Ok(Json(state_json(&state, &flags)))
 }
 
+/// One flag of an app's state. Times are unix milliseconds.
+#[derive(Serialize, ToSchema)]
+pub struct StoredFlagView {
+    pub key: String,
+    pub version: i64,
+    pub updated_at: i64,
+    pub updated_by: String,
+    /// the flag as the flags file defines it
+    #[schema(value_type = AnyJson)]
+    pub definition: Value,
+}
+
+/// An app's flag state.
+#[derive(Serialize, ToSchema)]
+pub struct FlagStateView {
+    pub app: String,
+    #[schema(value_type = crate::apidoc::EnvName)]
+    pub env: raxx_core::Env,
+    pub revision: i64,
+    pub flags: Vec<StoredFlagView>,
+}
+
 /// The read API's body: `{app, env, revision, flags: [{key, version, updated_at,
 /// updated_by, definition}]}`, read back by [`super::source`].
-pub fn state_json(state: &AppState, flags: &FlagState) -> Value {
-    json!({
-        "app": flags.app,
-        "env": state.env(),
-        "revision": flags.revision,
-        "flags": flags.flags.iter().map(|(k, s)| json!({
-            "key": k,
-            "version": s.version,
-            "updated_at": s.updated_at,
-            "updated_by": s.updated_by,
-            "definition": s.flag,
-        })).collect::<Vec<_>>(),
-    })
+pub fn state_json(state: &AppState, flags: &FlagState) -> FlagStateView {
+    FlagStateView {
+        app: flags.app.clone(),
+        env: state.env(),
+        revision: flags.revision,
+        flags: flags
+            .flags
+            .iter()
+            .map(|(k, s)| StoredFlagView {
+                key: k.clone(),
+                version: s.version,
+                updated_at: s.updated_at,
+                updated_by: s.updated_by.clone(),
+                definition: json!(s.flag),
+            })
+            .collect(),
+    }
 }

@@ -26,6 +26,7 @@ use raxx_core::gate::{Access, Class, KeyKind, Owner, Target};
 use raxx_core::promotion::PromotionError;
 use raxx_core::rbac::Resource;
 
+use crate::apidoc::{ApiDoc, AppFlag, IntId};
 use crate::error::{AppError, AppResult};
 use crate::gate::Ctx;
 use crate::manifest::{Route, route};
@@ -49,16 +50,16 @@ pub fn routes() -> Vec<Route> {
         route!(OPTIONS "/ofrep/v1/evaluate/flags", Read, Public, "flag.preflight", crate::cors::preflight),
         route!(OPTIONS "/ofrep/v1/configuration", Read, Public, "flag.preflight", crate::cors::preflight),
         // Flag state as config: staging applies a file; prod reads staging's state.
-        route!(GET "/api/v1/apps/{app}/flags", Read, RoleOrKey(FLAG, KeyKind::Read), "flag.read", apply::get_flags),
-        route!(PUT "/api/v1/apps/{app}/flags", Write, Key(KeyKind::Deploy), Some(Env::Staging), "flag.apply", apply::put_flags),
+        route!(GET "/api/v1/apps/{app}/flags", Read, RoleOrKey(FLAG, KeyKind::Read), "flag.read", apply::get_flags, doc = ApiDoc::reply::<apply::FlagStateView>()),
+        route!(PUT "/api/v1/apps/{app}/flags", Write, Key(KeyKind::Deploy), Some(Env::Staging), "flag.apply", apply::put_flags, doc = ApiDoc::reply::<apply::Applied>().body::<apply::FlagsFile>().body_also(&["application/toml", "application/yaml"])),
         // Promotions and the kill switch (JSON).
-        route!(GET "/api/v1/promotions", Read, Role(FLAG), "flag.promotion.list", api::promotions),
-        route!(GET "/api/v1/promotions/{id}", Read, Role(FLAG), "flag.promotion.view", api::promotion),
-        route!(POST "/api/v1/promotions", ProdWrite, Role(FLAG), "flag.promotion.queue", api::queue),
-        route!(POST "/api/v1/promotions/{id}/approve", ProdWrite, Role(FLAG), "flag.promotion.approve", api::approve),
-        route!(POST "/api/v1/promotions/{id}/reject", ProdWrite, Role(FLAG), "flag.promotion.reject", api::reject),
-        route!(POST "/api/v1/apps/{app}/flags/{key}/kill", ProdWrite, Role(FLAG), "flag.kill", api::kill),
-        route!(POST "/api/v1/apps/{app}/flags/{key}/restore", ProdWrite, Role(FLAG), "flag.restore", api::restore),
+        route!(GET "/api/v1/promotions", Read, Role(FLAG), "flag.promotion.list", api::promotions, doc = ApiDoc::list::<api::PromotionView>().query::<api::PromotionsQuery>()),
+        route!(GET "/api/v1/promotions/{id}", Read, Role(FLAG), "flag.promotion.view", api::promotion, doc = ApiDoc::reply::<api::PromotionView>().path::<IntId>()),
+        route!(POST "/api/v1/promotions", ProdWrite, Role(FLAG), "flag.promotion.queue", api::queue, doc = ApiDoc::reply::<api::Queued>().status(201).body::<api::QueueBody>()),
+        route!(POST "/api/v1/promotions/{id}/approve", ProdWrite, Role(FLAG), "flag.promotion.approve", api::approve, doc = ApiDoc::reply::<api::Approved>().optional_body::<api::ApproveBody>().path::<IntId>()),
+        route!(POST "/api/v1/promotions/{id}/reject", ProdWrite, Role(FLAG), "flag.promotion.reject", api::reject, doc = ApiDoc::reply::<api::PromotionView>().body::<api::ReasonBody>().path::<IntId>()),
+        route!(POST "/api/v1/apps/{app}/flags/{key}/kill", ProdWrite, Role(FLAG), "flag.kill", api::kill, doc = ApiDoc::reply::<api::Killed>().body::<api::ReasonBody>().path::<AppFlag>()),
+        route!(POST "/api/v1/apps/{app}/flags/{key}/restore", ProdWrite, Role(FLAG), "flag.restore", api::restore, doc = ApiDoc::reply::<api::PromotionView>().status(201).body::<api::ReasonBody>().path::<AppFlag>()),
         // Pages.
         route!(GET "/flags", Read, Role(FLAG), "flag.list", pages::index),
         route!(GET "/apps/{app}/flags", Read, Role(FLAG), "flag.list", pages::app_flags),

@@ -149,7 +149,9 @@ fn tag(mut resp: Response, ctx: &Ctx) -> Response {
 pub const MIN_POLL_INTERVAL_MS: u64 = 1000;
 
 /// `GET /ofrep/v1/configuration`: what OFREP's provider configuration endpoint describes
-/// (polling supported, its minimum interval, every flag type), with an `ETag`.
+/// (polling supported, its minimum interval in milliseconds, no unsupported flag type),
+/// with an `ETag`. Field names are the definition's (`minPollingInterval`,
+/// `unsupportedTypes`; `crates/web/tests/ofrep/`).
 pub async fn configuration(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -167,11 +169,10 @@ async fn configuration_inner(state: &AppState, ctx: &Ctx, headers: &HeaderMap) -
         "name": "raxx-console",
         "capabilities": {
             "cacheInvalidation": {
-                "polling": {"enabled": true, "minPollingIntervalMs": MIN_POLL_INTERVAL_MS},
+                "polling": {"enabled": true, "minPollingInterval": MIN_POLL_INTERVAL_MS},
             },
-            "flagEvaluation": {
-                "supportedTypes": ["boolean", "string", "int", "float", "object"],
-            },
+            // OFREP names the types a system does not support: the console supports all.
+            "flagEvaluation": {"unsupportedTypes": []},
         },
     });
     let text = body.to_string();

@@ -11,7 +11,9 @@ use raxx_core::audit::AuditEntry;
 use raxx_core::rbac::Resource;
 use raxx_store::audit::AuditQuery;
 use raxx_store::now_ms;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::inventory::{Token, TokenId, Version, key_versions};
 use super::{VersionRow, render, token_json, version_json, version_row};
@@ -121,26 +123,45 @@ fn history_entry(e: &AuditEntry, who: &impl Fn(&str) -> String) -> HistoryEntry 
     }
 }
 
+/// A token with every version it had and its audit history.
+#[derive(Serialize, ToSchema)]
+pub struct TokenDetail {
+    #[serde(flatten)]
+    pub token: super::TokenView,
+    pub all_versions: Vec<super::VersionView>,
+    pub history: Vec<HistoryItem>,
+}
+
+/// One audited event of a token.
+#[derive(Serialize, ToSchema)]
+pub struct HistoryItem {
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub outcome: String,
+    pub detail: String,
+}
+
 pub async fn api_token(
     State(state): State<AppState>,
     Path(raw): Path<String>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<TokenDetail>> {
     let view = load(&state, &raw).await?;
-    let mut v = token_json(&view.token, now_ms());
-    v["all_versions"] = json!(view.versions.iter().map(version_json).collect::<Vec<_>>());
-    v["history"] = json!(
-        view.history
+    Ok(Json(TokenDetail {
+        token: token_json(&view.token, now_ms()),
+        all_versions: view.versions.iter().map(version_json).collect(),
+        history: view
+            .history
             .iter()
-            .map(|h| json!({
-                "at": h.at,
-                "actor": h.actor,
-                "action": h.action,
-                "outcome": h.outcome,
-                "detail": h.detail,
-            }))
-            .collect::<Vec<_>>()
-    );
-    Ok(Json(v))
+            .map(|h| HistoryItem {
+                at: h.at,
+                actor: h.actor.clone(),
+                action: h.action.clone(),
+                outcome: h.outcome.clone(),
+                detail: h.detail.clone(),
+            })
+            .collect(),
+    }))
 }
 
 pub struct HistoryRow {
