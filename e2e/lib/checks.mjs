@@ -54,10 +54,12 @@ export async function offscreenActions(page) {
     const width = document.documentElement.clientWidth;
     const out = [];
     for (const el of document.querySelectorAll("a[href], button, input:not([type=hidden]), select, textarea, summary")) {
+      // Not rendered: display none, visibility hidden, or inside a closed <details>.
+      if (!el.checkVisibility({ visibilityProperty: true, contentVisibilityAuto: true })) continue;
+      const inClosed = el.closest("details:not([open])");
+      if (inClosed && !(el.tagName === "SUMMARY" && el.parentElement === inClosed)) continue;
       const r = el.getBoundingClientRect();
-      if (r.width === 0 && r.height === 0) continue; // not rendered (closed disclosure)
-      const st = getComputedStyle(el);
-      if (st.visibility === "hidden" || st.display === "none") continue;
+      if (r.width === 0 && r.height === 0) continue;
       if (el.closest(".skip")) continue; // the skip link sits off-screen until focused
       if (r.left < -1 || r.right > width + 1) {
         const name = (el.textContent || el.getAttribute("aria-label") || el.name || el.tagName).trim().slice(0, 40);

@@ -215,6 +215,10 @@ pub async fn asset(Path(file): Path<String>) -> Response {
             include_str!("../static/passkeys.js"),
             "text/javascript; charset=utf-8",
         ),
+        "refresh.js" => (
+            include_str!("../static/refresh.js"),
+            "text/javascript; charset=utf-8",
+        ),
         "copy.js" => (
             include_str!("../static/copy.js"),
             "text/javascript; charset=utf-8",

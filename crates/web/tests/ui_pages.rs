@@ -348,7 +348,11 @@ async fn the_status_grid_reloads_itself_and_says_why_a_check_is_down() {
             .unwrap();
         let (status, _, html) = get(&c, Some(&op), "/status").await;
         assert_eq!(status, 200, "{html}");
-        assert!(html.contains("<meta http-equiv=\"refresh\" content=\"30\">"), "{html}");
+        assert!(html.contains("<script src=\"/static/refresh.js\" defer></script>"), "{html}");
+        assert!(html.contains("data-refresh=\"30\""), "{html}");
+        assert!(!html.contains("http-equiv=\"refresh\""), "no timed meta refresh (WCAG 2.2.1)");
+        let js = c.client().get(c.url("/static/refresh.js")).send().await.unwrap();
+        assert_eq!(js.status().as_u16(), 200);
         assert!(
             html.contains("<span class=\"down-reason\">answered 503, expected 200</span>"),
             "{html}"
