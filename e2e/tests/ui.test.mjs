@@ -28,13 +28,6 @@ type = "string"
 variants = { classic = "classic", midnight = "midnight" }
 default = "midnight"
 `;
-const PROD_FLAGS = `app = "raxx-api-prod"
-
-[flags.theme]
-type = "string"
-variants = { classic = "classic", midnight = "midnight", dusk = "dusk" }
-default = "dusk"
-`;
 const lastLine = (out) => out.trim().split("\n").pop().trim();
 function tmpFile(name, text) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-e2e-ui-"));
@@ -92,11 +85,20 @@ test("a validation error keeps the typed reason; a stale approval shows the prom
     await a.click("button:has-text('Queue for review')");
     assert.match(new URL(a.url()).pathname, /^\/promotions\/\d+$/);
     const promo = a.url();
-    prod.cli("flags", "apply", tmpFile("raxx-api-prod.flags.toml", PROD_FLAGS));
+    // A second request for the same flag, approved first: prod moves on under the first.
+    await a.goto(prod.url("/promotions/new?app=raxx-api-prod"));
+    await a.check('input[name=flag][value="theme"]');
+    await a.fill("#pr-reason", "The same change, asked again");
+    await a.click("button:has-text('Queue for review')");
+    const second = a.url();
+    assert.notEqual(second, promo);
 
     const bctx = await browser.newContext();
     const b = await bctx.newPage();
     await prod.signIn(b, "bob@raxx.test");
+    await b.goto(second);
+    await b.click("button:has-text('Approve and apply')");
+    assert.match(await b.textContent("h1"), /applied/);
     await b.goto(promo);
     await b.click("button:has-text('Approve and apply')");
     // Not a bare 409 page: the promotion itself, saying why it went stale.
