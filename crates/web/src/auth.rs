@@ -561,7 +561,10 @@ pub fn login_redirect(uri: &axum::http::Uri, reason: Option<&str>) -> String {
 /// `/login` with an optional safe `next` and the reason the last session is gone.
 pub fn login_url(next: Option<&str>, reason: Option<&str>) -> String {
     let mut query = Vec::new();
-    if let Some(next) = next.and_then(raxx_core::deeplink::safe_next).filter(|n| *n != "/") {
+    if let Some(next) = next
+        .and_then(raxx_core::deeplink::safe_next)
+        .filter(|n| *n != "/")
+    {
         query.push(format!(
             "next={}",
             url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()

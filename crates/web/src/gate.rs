@@ -436,7 +436,12 @@ fn referer_path<'a>(headers: &'a HeaderMap, state: &AppState) -> Option<&'a str>
 /// carries a live session: so that page shows the navigation they are entitled to.
 pub async fn page_ctx(state: &AppState, headers: &HeaderMap) -> Option<Ctx> {
     let token = cookie(headers, &state.cfg.cookie_name())?;
-    let signed = state.store.signed_in(&token, state.policy).await.ok()?.ok()?;
+    let signed = state
+        .store
+        .signed_in(&token, state.policy)
+        .await
+        .ok()?
+        .ok()?;
     let env = state.env();
     let route = crate::manifest::route_manifest()
         .iter()

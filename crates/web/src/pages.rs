@@ -137,9 +137,8 @@ pub fn error_page_with(
         _ if info.status == StatusCode::CONFLICT => "This changed meanwhile",
         _ => "Something went wrong",
     };
-    let sign_in = sign_in.or_else(|| {
-        (info.code == "unauthenticated").then(|| crate::auth::login_url(None, None))
-    });
+    let sign_in = sign_in
+        .or_else(|| (info.code == "unauthenticated").then(|| crate::auth::login_url(None, None)));
     // Provider failures: the failed step in a line, the upstream text behind a toggle.
     let (message, raw) = if info.code.starts_with("provider_") {
         (
@@ -225,7 +224,10 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         ),
         "favicon.svg" => (include_str!("../static/favicon.svg"), "image/svg+xml"),
         // One per console, so a tab says which env it is (base.html picks this env's).
-        "favicon-staging.svg" => (include_str!("../static/favicon-staging.svg"), "image/svg+xml"),
+        "favicon-staging.svg" => (
+            include_str!("../static/favicon-staging.svg"),
+            "image/svg+xml",
+        ),
         "favicon-prod.svg" => (include_str!("../static/favicon-prod.svg"), "image/svg+xml"),
         _ => return AppError::NotFound(format!("asset {file}")).into_response(),
     };
@@ -531,7 +533,9 @@ mod tests {
     #[test]
     fn a_provider_failure_reads_as_its_step() {
         assert_eq!(
-            failed_step("step 2 (write config vars to raxx-api-staging): Heroku answered 422: Invalid params (https://api.example/x)"),
+            failed_step(
+                "step 2 (write config vars to raxx-api-staging): Heroku answered 422: Invalid params (https://api.example/x)"
+            ),
             "Stopped at step 2 (write config vars to raxx-api-staging)."
         );
         assert_eq!(failed_step("no step here"), "The provider call failed.");

@@ -214,8 +214,7 @@ async fn host_binding(State(state): State<AppState>, req: Request, next: Next) -
         let message = format!("this console answers for {} only", state.cfg.origin);
         // A browser asking for a page gets a page (with a link to the right address); API
         // clients keep the JSON envelope.
-        if wants_html(req.headers()) && !path.starts_with("/api/") && !path.starts_with("/ofrep/")
-        {
+        if wants_html(req.headers()) && !path.starts_with("/api/") && !path.starts_with("/ofrep/") {
             return crate::pages::error_page(
                 &state,
                 None,

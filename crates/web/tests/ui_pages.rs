@@ -133,10 +133,7 @@ async fn a_misdirected_browser_gets_a_page_and_an_api_client_json() {
         assert!(html.contains(&format!("href=\"{}/\"", c.url(""))), "{html}");
         assert!(html.contains("class=\"env-pill env-staging\""), "{html}");
 
-        for (path, accept) in [
-            ("/api/v1/me", "text/html"),
-            ("/audit", "application/json"),
-        ] {
+        for (path, accept) in [("/api/v1/me", "text/html"), ("/audit", "application/json")] {
             let resp = raw
                 .get(format!("{base}{path}"))
                 .header("accept", accept)
@@ -177,7 +174,10 @@ async fn an_ended_session_says_so_on_sign_in_and_keeps_the_way_back() {
             html.contains("Your session expired — sign in again."),
             "{html}"
         );
-        assert!(html.contains("data-next=\"/audit?action=flag.kill\""), "{html}");
+        assert!(
+            html.contains("data-next=\"/audit?action=flag.kill\""),
+            "{html}"
+        );
 
         // No cookie at all: the deep link, no notice.
         let (status, to, _) = get(&c, None, "/audit").await;
@@ -199,9 +199,15 @@ async fn an_ended_session_says_so_on_sign_in_and_keeps_the_way_back() {
         .unwrap();
         tx.commit().await.unwrap();
         let (status, to, _) = get(&c, Some(&lead), "/invites").await;
-        assert_eq!((status, to.as_str()), (303, "/login?next=%2Finvites&reason=ended"));
+        assert_eq!(
+            (status, to.as_str()),
+            (303, "/login?next=%2Finvites&reason=ended")
+        );
         let (_, _, html) = get(&c, None, &to).await;
-        assert!(html.contains("Your session was ended — sign in again."), "{html}");
+        assert!(
+            html.contains("Your session was ended — sign in again."),
+            "{html}"
+        );
 
         let form = format!(
             "_csrf={}&_target_env=prod&email=x%40raxx.test&group=production-admins",
@@ -256,7 +262,10 @@ async fn the_invite_form_keeps_what_was_typed_and_shows_what_groups_grant() {
         let (status, html) = post_form(&c, &lead.cookie, "/invites", &form, None).await;
         assert_eq!(status, 422, "{html}");
         assert!(html.contains("value=\"typed@raxx.test\""), "{html}");
-        assert!(html.contains("Choose the group the invitee joins."), "{html}");
+        assert!(
+            html.contains("Choose the group the invitee joins."),
+            "{html}"
+        );
         assert!(html.contains("aria-invalid=\"true\""), "{html}");
         assert_eq!(c.audit_count("invite.create", "allowed").await, 0);
 
@@ -268,7 +277,10 @@ async fn the_invite_form_keeps_what_was_typed_and_shows_what_groups_grant() {
         let (status, html) = post_form(&c, &lead.cookie, "/invites", &form, None).await;
         assert_eq!(status, 422, "{html}");
         assert!(html.contains("value=\"not-an-address\""), "{html}");
-        assert!(html.contains("<option value=\"production-admins\" selected>"), "{html}");
+        assert!(
+            html.contains("<option value=\"production-admins\" selected>"),
+            "{html}"
+        );
 
         // A good one: created; the table names who invited and when it was accepted.
         let form = format!(
@@ -280,7 +292,10 @@ async fn the_invite_form_keeps_what_was_typed_and_shows_what_groups_grant() {
         assert!(html.contains("Invite link (shown once)"));
         assert!(html.contains("<th scope=\"col\">Invited by</th>"));
         assert!(html.contains("<th scope=\"col\">Accepted</th>"));
-        assert!(html.contains("data-label=\"Invited by\">lead@raxx.test</td>"), "{html}");
+        assert!(
+            html.contains("data-label=\"Invited by\">lead@raxx.test</td>"),
+            "{html}"
+        );
         assert_eq!(c.audit_count("invite.create", "allowed").await, 1);
     }
 }
@@ -348,10 +363,21 @@ async fn the_status_grid_reloads_itself_and_says_why_a_check_is_down() {
             .unwrap();
         let (status, _, html) = get(&c, Some(&op), "/status").await;
         assert_eq!(status, 200, "{html}");
-        assert!(html.contains("<script src=\"/static/refresh.js\" defer></script>"), "{html}");
+        assert!(
+            html.contains("<script src=\"/static/refresh.js\" defer></script>"),
+            "{html}"
+        );
         assert!(html.contains("data-refresh=\"30\""), "{html}");
-        assert!(!html.contains("http-equiv=\"refresh\""), "no timed meta refresh (WCAG 2.2.1)");
-        let js = c.client().get(c.url("/static/refresh.js")).send().await.unwrap();
+        assert!(
+            !html.contains("http-equiv=\"refresh\""),
+            "no timed meta refresh (WCAG 2.2.1)"
+        );
+        let js = c
+            .client()
+            .get(c.url("/static/refresh.js"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(js.status().as_u16(), 200);
         assert!(
             html.contains("<span class=\"down-reason\">answered 503, expected 200</span>"),
@@ -399,12 +425,18 @@ async fn jobs_read_in_words_and_run_now_on_prod_asks_first() {
                     assert!(html.contains("Run <strong>status-poll</strong> now on <strong class=\"env-name\">PROD</strong>?"));
                 }
                 Env::Staging => {
-                    assert!(!html.contains("<details class=\"confirm-inline\">"), "{html}");
+                    assert!(
+                        !html.contains("<details class=\"confirm-inline\">"),
+                        "{html}"
+                    );
                     assert!(html.contains(form), "{html}");
                     assert!(html.contains("Run now<span class=\"sr-only\">: status-poll on STAGING</span></button>"), "{html}");
                 }
             }
-            assert!(html.contains("every 30 seconds<br><code>*/30 * * * * *</code>"), "{html}");
+            assert!(
+                html.contains("every 30 seconds<br><code>*/30 * * * * *</code>"),
+                "{html}"
+            );
             // The visible words are the start of every Run button's accessible name.
             assert!(!html.contains("aria-label=\"Run "), "{html}");
         }
@@ -417,15 +449,34 @@ async fn each_console_has_its_own_favicon_and_puts_its_env_first_in_the_title() 
         let c = TestConsole::start(Env::Prod, &url, PROD_APPS).await;
         let op = c.operator("lead@raxx.test", &["production-admins"]).await;
         let (_, _, html) = get(&c, Some(&op), "/audit").await;
-        assert!(html.contains("<title>PROD · Audit log · raxx console</title>"), "{html}");
-        assert!(html.contains("<link rel=\"icon\" href=\"/static/favicon-prod.svg\""), "{html}");
-        let resp = c.client().get(c.url("/static/favicon-prod.svg")).send().await.unwrap();
+        assert!(
+            html.contains("<title>PROD · Audit log · raxx console</title>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<link rel=\"icon\" href=\"/static/favicon-prod.svg\""),
+            "{html}"
+        );
+        let resp = c
+            .client()
+            .get(c.url("/static/favicon-prod.svg"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status().as_u16(), 200);
         assert_eq!(resp.headers()["content-type"], "image/svg+xml");
         assert!(resp.text().await.unwrap().contains("#b3261e"));
-        let staging = c.client().get(c.url("/static/favicon-staging.svg")).send().await.unwrap();
+        let staging = c
+            .client()
+            .get(c.url("/static/favicon-staging.svg"))
+            .send()
+            .await
+            .unwrap();
         assert!(staging.text().await.unwrap().contains("#0b6e4f"));
         // The header (pill and prod banner) sits in the sticky block.
-        assert!(html.contains("<div class=\"chrome\">\n<div class=\"prod-banner\""), "{html}");
+        assert!(
+            html.contains("<div class=\"chrome\">\n<div class=\"prod-banner\""),
+            "{html}"
+        );
     }
 }

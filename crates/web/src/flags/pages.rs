@@ -413,7 +413,7 @@ async fn new_promotion_page(
     app: String,
     form: PromotionFormView,
 ) -> AppResult<Response> {
-    let proposal = match promote::proposal(&state, &app).await {
+    let proposal = match promote::proposal(state, &app).await {
         Ok(p) => p,
         Err(AppError::Conflict {
             code: "staging_source",
@@ -449,7 +449,7 @@ async fn new_promotion_page(
         .collect();
     let refused = form.error.is_some();
     let mut resp = render(&NewPromotionPage {
-        layout: Layout::new(&state, Some(ctx), "New promotion", "Promotions"),
+        layout: Layout::new(state, Some(ctx), "New promotion", "Promotions"),
         staging_app: proposal.staging_app,
         rows,
         view_hash: proposal.view_hash,
