@@ -384,6 +384,8 @@ pub struct PromotionFormView {
     pub error: Option<String>,
     /// `flags` or `reason`: the field the error is about (empty: the whole form).
     pub field: &'static str,
+    /// The refusal's own status (400 for input, 409 for a view that went stale, …).
+    pub status: Option<axum::http::StatusCode>,
 }
 
 impl NewPromotionPage {
@@ -447,7 +449,10 @@ async fn new_promotion_page(
             prod_version: version(proposal.prod.flags.get(&c.key).map(|s| s.version)),
         })
         .collect();
-    let refused = form.error.is_some();
+    let refused = form.error.is_some().then(|| {
+        form.status
+            .unwrap_or(axum::http::StatusCode::UNPROCESSABLE_ENTITY)
+    });
     let mut resp = render(&NewPromotionPage {
         layout: Layout::new(state, Some(ctx), "New promotion", "Promotions"),
         staging_app: proposal.staging_app,
@@ -458,8 +463,8 @@ async fn new_promotion_page(
         app,
         form,
     });
-    if refused {
-        *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    if let Some(status) = refused {
+        *resp.status_mut() = status;
     }
     Ok(resp)
 }
@@ -499,6 +504,7 @@ pub async fn queue(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> AppR
                 ""
             };
             let form = PromotionFormView {
+                status: Some(e.parts().0),
                 error: Some(e.to_string()),
                 keys,
                 reason,
