@@ -502,8 +502,9 @@ pub async fn invite_page(
             },
             None => "this invite link is not valid: check that it was copied whole, or ask for a new one.".to_string(),
         };
+        // 404 as before (the link leads nowhere now), with words that say why.
         return Err(AppError::Conflict {
-            status: 410,
+            status: 404,
             code: "invite_unusable",
             message,
         });

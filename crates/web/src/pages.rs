@@ -132,6 +132,7 @@ pub fn error_page_with(
         "invalid" => "Please check what you entered",
         "unavailable" => "The console cannot reach its database",
         "misdirected" => "Wrong address for this console",
+        "invite_unusable" => "This invite cannot be used",
         "read_only" | "storage_full" => "Changes are paused",
         "internal" => "Something went wrong on the console's side",
         _ if info.status == StatusCode::CONFLICT => "This changed meanwhile",

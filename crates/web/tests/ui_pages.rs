@@ -333,13 +333,14 @@ async fn a_used_revoked_or_unknown_invite_says_which_and_what_to_do() {
         .unwrap();
         tx.commit().await.unwrap();
         let (status, _, html) = get(&c, None, &format!("/invite/{token}")).await;
-        assert_eq!(status, 410, "{html}");
+        assert_eq!(status, 404, "{html}");
+        assert!(html.contains("This invite cannot be used"), "{html}");
         assert!(html.contains("this invite was revoked"), "{html}");
         assert!(html.contains("Ask the operator who invited you"), "{html}");
         assert!(!html.contains(&token), "no token echoed");
 
         let (status, _, html) = get(&c, None, "/invite/rxi_nonsense").await;
-        assert_eq!(status, 410, "{html}");
+        assert_eq!(status, 404, "{html}");
         assert!(html.contains("this invite link is not valid"), "{html}");
     }
 }
