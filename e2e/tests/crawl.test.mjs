@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { launchBrowser, manifestRoutes, screenshot, startConsole } from "../lib/harness.mjs";
+import { axeBothThemes, htmlErrors, offscreenActions } from "../lib/checks.mjs";
 
 let browser;
 before(async () => {
@@ -26,7 +27,7 @@ const apps = {
   prod: `[[apps]]\nname = "raxx-api-prod"\nenv = "prod"\npromote_from = "raxx-api-staging"\n`,
 };
 
-async function crawl(page, c, who, prodWrites) {
+async function crawl(page, c, who, prodWrites, { phone = false } = {}) {
   const seen = new Set();
   const queue = ["/"];
   const problems = [];
@@ -37,6 +38,20 @@ async function crawl(page, c, who, prodWrites) {
     const resp = await page.goto(c.url(p));
     const status = resp.status();
     if (status >= 500) problems.push(`${p}: status ${status}`);
+    if (phone) {
+      // 390 px: every action reachable without sideways scrolling, the menu open or shut.
+      for (const issue of await offscreenActions(page)) problems.push(`${p} (390 px): ${issue}`);
+      const menu = await page.$("details.nav-menu > summary");
+      if (menu && (await menu.isVisible())) {
+        await menu.click();
+        for (const issue of await offscreenActions(page)) problems.push(`${p} (390 px, menu open): ${issue}`);
+        await menu.click();
+      }
+    } else {
+      // Valid HTML as sent, and axe-core's WCAG 2.1 AA rules in both colour schemes.
+      for (const issue of await htmlErrors(await resp.text())) problems.push(`${p}: html ${issue}`);
+      for (const issue of await axeBothThemes(page)) problems.push(`${p}: axe ${issue}`);
+    }
     const env = await page.getAttribute("body", "data-env");
     const pill = (await page.textContent(".env-pill"))?.trim();
     if (env !== c.env || pill !== c.env.toUpperCase()) problems.push(`${p}: pill ${pill} data-env ${env}`);
@@ -116,6 +131,31 @@ for (const env of ["staging", "prod"]) {
   });
 }
 
+for (const env of ["staging", "prod"]) {
+  test(`on a 390 px phone every action of every ${env} page is on screen`, async () => {
+    const staging = env === "prod" ? await startConsole("staging", apps.staging) : null;
+    let source = "";
+    if (staging) {
+      const key = staging.cli("keys", "create", "--app", "raxx-api-staging", "--kind", "read").trim().split("\n").pop();
+      source = `staging_source_url = "${staging.origin}"\nstaging_source_key = "${key}"\n`;
+    }
+    const c = await startConsole(env, source + apps[env] + GROUPS);
+    try {
+      // alice is an admin on both consoles: she sees the most controls.
+      const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+      const page = await ctx.newPage();
+      await c.signIn(page, "alice@raxx.test");
+      const { seen, problems } = await crawl(page, c, "alice", [], { phone: true });
+      assert.deepEqual(problems, [], `${env} at 390 px: ${problems.join("\n")}`);
+      assert.ok(seen.length >= 5, `reached ${seen.join(", ")}`);
+      await ctx.close();
+    } finally {
+      await c.stop();
+      await staging?.stop();
+    }
+  });
+}
+
 test("a tampered _target_env and a form rendered before a grant was removed are refused with a readable page", async () => {
   const dir = (await import("node:fs")).mkdtempSync((await import("node:path")).join((await import("node:os")).tmpdir(), "raxx-e2e-grants-"));
   const withPat = apps.prod + `[groups.production-admins]\nmembers = ["pat@raxx.test"]\n`;
@@ -126,6 +166,7 @@ test("a tampered _target_env and a form rendered before a grant was removed are 
     await c.signIn(page, "pat@raxx.test");
     await page.goto(c.url("/invites"));
     await page.fill("#inv-email", "x@raxx.test");
+    await page.selectOption("#inv-group", "production-admins");
     await page.evaluate(() => {
       document.querySelector("form[action='/invites'] input[name=_target_env]").value = "staging";
     });
@@ -137,6 +178,7 @@ test("a tampered _target_env and a form rendered before a grant was removed are 
     // Render the form, then take pat out of the group in config and restart the console.
     await page.goto(c.url("/invites"));
     await page.fill("#inv-email", "y@raxx.test");
+    await page.selectOption("#inv-group", "production-admins");
     const port = c.port;
     await c.stop();
     c = await startConsole("prod", apps.prod + `[groups.production-admins]\nmembers = []\n`, { dir, port });

@@ -315,7 +315,7 @@ test("screenshots of the key pages on both envs", async () => {
         const r = await page.goto(c.url(p));
         assert.ok(r.status() < 400, `${c.env} ${p}: ${r.status()}`);
         // The header stays on one line at 1280px: the operator and sign-out sit beside the nav.
-        const [nav, who] = await Promise.all([page.locator("header nav").boundingBox(), page.locator("header .who").boundingBox()]);
+        const [nav, who] = await Promise.all([page.locator("header nav.nav-wide").boundingBox(), page.locator("header .who").boundingBox()]);
         assert.ok(Math.abs(nav.y - who.y) < nav.height, `${c.env} ${p}: header wraps (nav y ${nav.y}, who y ${who.y})`);
         await screenshot(page, `${c.env}-${name}`);
       }

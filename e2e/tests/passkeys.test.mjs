@@ -97,6 +97,15 @@ test("an invitee registers a passkey from the invite link and joins the group", 
     assert.match(await admin.textContent(".flash"), /Session ended/);
     const status = await page.evaluate(async () => (await fetch("/api/v1/me")).status);
     assert.equal(status, 401);
+    // The used link says so and what to do, inside the console's layout.
+    const again = await page.goto(link);
+    assert.equal(again.status(), 404);
+    assert.match(await page.textContent("main"), /this invite was already used on .* sign in with your passkey/);
+    assert.equal(await page.textContent(".env-pill"), "PROD");
+    // Its invite row now names who invited and when it was accepted.
+    await admin.goto(c.url("/invites"));
+    assert.equal((await admin.textContent("td[data-label='Invited by']")).trim(), "alice@raxx.test");
+    assert.match(await admin.textContent("td[data-label='Accepted']"), /^\d{4}-\d\d-\d\d /);
     await ctx.close();
     await adminCtx.close();
   } finally {

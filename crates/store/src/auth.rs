@@ -128,6 +128,18 @@ impl Store {
     }
 
     /// A usable (pending, unexpired) invite by its token.
+    /// The invite a link's token names, in whatever state it is (used, revoked, expired):
+    /// so the invite page can say which and what to do.
+    pub async fn invite_by_token_any_state(&self, token: &str) -> Result<Option<Invite>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {INVITE_COLS} FROM console_invites WHERE token_hash = $1"
+        )))
+        .bind(hash_token(token))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(invite).transpose()
+    }
+
     pub async fn invite_by_token(&self, token: &str) -> Result<Option<Invite>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {INVITE_COLS} FROM console_invites WHERE token_hash = $1"

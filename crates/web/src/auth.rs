@@ -30,6 +30,8 @@ struct LoginPage {
     bootstrap_open: bool,
     /// Where to land after the passkey (a safe same-origin path, or empty).
     next: String,
+    /// "Your session expired — sign in again." when the gate sent the operator here.
+    notice: Option<&'static str>,
 }
 
 /// Is some `ADMIN_EMAIL` address still without an operator? (An operator that exists, even
@@ -56,6 +58,7 @@ pub async fn login_page(
             .and_then(raxx_core::deeplink::safe_next)
             .unwrap_or_default()
             .to_owned(),
+        notice: session_notice(q.reason.as_deref()),
     };
     Ok(askama_html(&page))
 }
@@ -534,9 +537,35 @@ pub async fn invite_page(
     State(state): State<AppState>,
     Path(token): Path<String>,
 ) -> AppResult<Response> {
-    let invite = state.store.invite_by_token(&token).await?.ok_or_else(|| {
-        AppError::NotFound("this invite (it may have been used, revoked or expired)".into())
-    })?;
+    let now = raxx_store::now_ms();
+    let Some(invite) = state
+        .store
+        .invite_by_token_any_state(&token)
+        .await?
+        .filter(|i| i.state(now) == "pending")
+    else {
+        // Used, revoked, expired or unknown: say which, and what to do next.
+        let message = match state.store.invite_by_token_any_state(&token).await? {
+            Some(i) => match i.state(now) {
+                "accepted" => format!(
+                    "this invite was already used on {} (UTC). If that was you, sign in with your passkey.",
+                    crate::ops::fmt_time(i.accepted_at.unwrap_or(i.created_at))
+                ),
+                "revoked" => "this invite was revoked. Ask the operator who invited you for a new one.".to_string(),
+                _ => format!(
+                    "this invite expired on {} (UTC): invites last 72 hours. Ask the operator who invited you for a new one.",
+                    crate::ops::fmt_time(i.expires_at)
+                ),
+            },
+            None => "this invite link is not valid: check that it was copied whole, or ask for a new one.".to_string(),
+        };
+        // 404 as before (the link leads nowhere now), with words that say why.
+        return Err(AppError::Conflict {
+            status: 404,
+            code: "invite_unusable",
+            message,
+        });
+    };
     Ok(askama_html(&InvitePage {
         layout: Layout::new(&state, None, "Accept invite", ""),
         email: invite.email,
@@ -568,6 +597,9 @@ pub async fn logout(State(state): State<AppState>, ctx: Ctx) -> AppResult<Respon
 pub struct NextQuery {
     #[serde(default)]
     next: Option<String>,
+    /// Why the last session is gone (`expired`, `ended`): set by the gate's redirect.
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 /// Where a finished sign-in lands: `next` when it is a safe same-origin path
@@ -578,13 +610,39 @@ fn after_sign_in(next: Option<&str>) -> &str {
 
 /// The gate's redirect of a signed-out page GET: `/login?next=<path and query>` when that
 /// path is safe to come back to, else plain `/login`.
-pub fn login_redirect(uri: &axum::http::Uri) -> String {
+/// `reason` (`expired`, `ended`) makes the sign-in page say why the session is gone.
+pub fn login_redirect(uri: &axum::http::Uri, reason: Option<&str>) -> String {
     let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
-    match raxx_core::deeplink::safe_next(target) {
-        Some(next) if next != "/" => format!(
-            "/login?next={}",
+    login_url(raxx_core::deeplink::safe_next(target), reason)
+}
+
+/// `/login` with an optional safe `next` and the reason the last session is gone.
+pub fn login_url(next: Option<&str>, reason: Option<&str>) -> String {
+    let mut query = Vec::new();
+    if let Some(next) = next
+        .and_then(raxx_core::deeplink::safe_next)
+        .filter(|n| *n != "/")
+    {
+        query.push(format!(
+            "next={}",
             url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
-        ),
-        _ => "/login".to_owned(),
+        ));
+    }
+    if let Some(r) = reason.filter(|r| matches!(*r, "expired" | "ended")) {
+        query.push(format!("reason={r}"));
+    }
+    if query.is_empty() {
+        "/login".to_owned()
+    } else {
+        format!("/login?{}", query.join("&"))
+    }
+}
+
+/// The sign-in page's notice for `?reason=` (fixed words; nothing from the query is shown).
+fn session_notice(reason: Option<&str>) -> Option<&'static str> {
+    match reason? {
+        "expired" => Some("Your session expired — sign in again."),
+        "ended" => Some("Your session was ended — sign in again."),
+        _ => None,
     }
 }

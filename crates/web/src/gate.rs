@@ -239,6 +239,9 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
     let mut session = None;
     let mut principal = Principal::Anonymous;
     let mut session_problem = None;
+    // Why a presented session cookie no longer signs anyone in, for the sign-in page's
+    // notice ("expired" or "ended"); `None` when no cookie was presented.
+    let mut session_reason: Option<&'static str> = None;
     let wants_key = matches!(route.access, Access::Key(_) | Access::RoleOrKey(..));
     let presented_key = api_key(&parts.headers);
     if wants_key && let Some(key) = &presented_key {
@@ -279,6 +282,12 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
                 session = Some(s);
             }
             Ok(Err(why)) => {
+                use raxx_store::sessions::SessionRejection as R;
+                session_reason = match why {
+                    R::Idle | R::Expired | R::Unknown => Some("expired"),
+                    R::Revoked => Some("ended"),
+                    R::Disabled | R::OtherEnv => None,
+                };
                 session_problem = Some(match why {
                     raxx_store::sessions::SessionRejection::Idle => {
                         "your session was idle too long; sign in again"
@@ -350,7 +359,8 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
             return deny(
                 &state,
                 route,
-                &parts.uri,
+                &parts,
+                None,
                 &request_id,
                 ip,
                 &principal,
@@ -394,7 +404,8 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
         return deny(
             &state,
             route,
-            &parts.uri,
+            &parts,
+            session_reason,
             &request_id,
             ip,
             &principal,
@@ -514,6 +525,44 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The path (and query) of a same-origin `Referer`, when it is safe to come back to.
+fn referer_path<'a>(headers: &'a HeaderMap, state: &AppState) -> Option<&'a str> {
+    let rest = header_str(headers, "referer")?.strip_prefix(state.cfg.origin.as_str())?;
+    raxx_core::deeplink::safe_next(rest)
+}
+
+/// The operator a page answer outside the gate (the 404 fallback) is for, when the request
+/// carries a live session: so that page shows the navigation they are entitled to.
+pub async fn page_ctx(state: &AppState, headers: &HeaderMap) -> Option<Ctx> {
+    let token = cookie(headers, &state.cfg.cookie_name())?;
+    let signed = state
+        .store
+        .signed_in(&token, state.policy)
+        .await
+        .ok()?
+        .ok()?;
+    let env = state.env();
+    let route = crate::manifest::route_manifest()
+        .iter()
+        .find(|r| r.path == "/" && r.method == axum::http::Method::GET)?;
+    Some(Ctx {
+        env,
+        route_action: route.action,
+        route,
+        csrf_fact: Csrf::Valid,
+        claimed_env: None,
+        principal: Principal::Operator {
+            session_env: signed.session.selected_env.parse().unwrap_or(env.other()),
+            roles: EffectiveRoles::from_grants(env, &signed.grants),
+        },
+        admin: Some(signed.admin),
+        session: Some(signed.session),
+        request_id: String::new(),
+        ip: None,
+        flash: None,
+    })
+}
+
 /// `Authorization: Bearer …` or `X-API-Key`.
 pub fn api_key(headers: &HeaderMap) -> Option<String> {
     header_str(headers, "authorization")
@@ -589,7 +638,8 @@ pub fn route_template(route: &Route) -> String {
 async fn deny(
     state: &AppState,
     route: &'static Route,
-    uri: &axum::http::Uri,
+    parts: &Parts,
+    session_reason: Option<&'static str>,
     request_id: &str,
     ip: Option<String>,
     principal: &Principal,
@@ -636,11 +686,16 @@ async fn deny(
     tracing::info!(code = denial.code(), route = %route.path, "gate denied");
     crate::metrics::gate_denial(denial.code());
     if route.surface() == Surface::Page {
-        if matches!(denial, Denial::Unauthenticated { .. })
-            && route.method == axum::http::Method::GET
-        {
-            return Redirect::to(&crate::auth::login_redirect(uri)).into_response();
+        let unauthenticated = matches!(denial, Denial::Unauthenticated { .. });
+        if unauthenticated && route.method == axum::http::Method::GET {
+            return Redirect::to(&crate::auth::login_redirect(&parts.uri, session_reason))
+                .into_response();
         }
+        // A submit without a live session: the page names the way back (sign in, then the
+        // page the form was on — its same-origin Referer — never an off-site address).
+        let sign_in = unauthenticated
+            .then(|| crate::auth::login_url(referer_path(&parts.headers, state), session_reason));
+        // The layout shows the navigation this operator is entitled to (their real roles).
         let ctx = admin.map(|a| Ctx {
             env: state.env(),
             route_action: route.action,
@@ -656,7 +711,7 @@ async fn deny(
         });
         let err = AppError::Denied(denial.clone());
         let (status, code) = err.parts();
-        return pages::error_page(
+        return pages::error_page_with(
             state,
             ctx.as_ref(),
             ErrorInfo {
@@ -664,6 +719,7 @@ async fn deny(
                 code: code.to_string(),
                 message: denial.message().to_string(),
             },
+            sign_in,
         );
     }
     AppError::Denied(denial).into_response()

@@ -60,6 +60,13 @@ impl JobView {
             None => "no scheduler has reported".into(),
         }
     }
+    /// The schedule in words beside the cron expression ("every 30 seconds").
+    pub fn schedule_words(&self) -> String {
+        self.schedule
+            .as_deref()
+            .and_then(cron_in_words)
+            .unwrap_or_default()
+    }
     pub fn next_text(&self) -> String {
         match (self.enabled, self.next_run_at) {
             (false, _) => "not scheduled (disabled)".into(),
@@ -89,6 +96,65 @@ impl JobView {
             .map(|r| r.message.clone())
             .unwrap_or_default()
     }
+}
+
+/// A cron expression (5 fields, or 6/7 with seconds first) in words, for the common shapes
+/// (every N seconds/minutes/hours, hourly, daily, weekly); `None` for anything else, where
+/// the page shows the expression alone.
+pub fn cron_in_words(expr: &str) -> Option<String> {
+    let f: Vec<&str> = expr.split_whitespace().collect();
+    let (sec, min, hour, dom, month, dow) = match f.as_slice() {
+        [m, h, dom, mon, dow] => ("0", *m, *h, *dom, *mon, *dow),
+        [s, m, h, dom, mon, dow] | [s, m, h, dom, mon, dow, "*"] => (*s, *m, *h, *dom, *mon, *dow),
+        _ => return None,
+    };
+    let num = |s: &str| s.parse::<u32>().ok();
+    let step = |s: &str| s.strip_prefix("*/").and_then(|n| n.parse::<u32>().ok());
+    let plural = |n: u32, unit: &str| {
+        if n == 1 {
+            format!("every {unit}")
+        } else {
+            format!("every {n} {unit}s")
+        }
+    };
+    if dom != "*" || month != "*" {
+        return None;
+    }
+    let day = match dow {
+        "*" | "?" => None,
+        d => Some(match d.to_ascii_lowercase().as_str() {
+            "0" | "7" | "sun" => "Sunday",
+            "1" | "mon" => "Monday",
+            "2" | "tue" => "Tuesday",
+            "3" | "wed" => "Wednesday",
+            "4" | "thu" => "Thursday",
+            "5" | "fri" => "Friday",
+            "6" | "sat" => "Saturday",
+            "mon-fri" | "1-5" => "weekday",
+            _ => return None,
+        }),
+    };
+    let words = match (sec, min, hour) {
+        (s, "*", "*") if day.is_none() => plural(step(s).or((s == "*").then_some(1))?, "second"),
+        ("0", m, "*") if day.is_none() => match (step(m), num(m), m) {
+            (Some(n), _, _) => plural(n, "minute"),
+            (_, _, "*") => plural(1, "minute"),
+            (_, Some(0), _) => "every hour, on the hour".to_string(),
+            (_, Some(m), _) if m < 60 => format!("every hour at {m} minutes past"),
+            _ => return None,
+        },
+        ("0", "0", h) if day.is_none() && step(h).is_some() => plural(step(h)?, "hour"),
+        ("0", m, h) => {
+            let (m, h) = (num(m).filter(|m| *m < 60)?, num(h).filter(|h| *h < 24)?);
+            match day {
+                None => format!("every day at {h:02}:{m:02} UTC"),
+                Some("weekday") => format!("every weekday at {h:02}:{m:02} UTC"),
+                Some(d) => format!("every {d} at {h:02}:{m:02} UTC"),
+            }
+        }
+        _ => return None,
+    };
+    Some(words)
 }
 
 /// The badge class of a run outcome.
@@ -328,4 +394,29 @@ pub async fn job_api(
     Path(name): Path<String>,
 ) -> AppResult<Json<JobHistory>> {
     Ok(Json(job_history(&state, &name).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cron_in_words;
+
+    #[test]
+    fn the_default_schedules_read_in_words() {
+        for (expr, words) in [
+            ("*/30 * * * * *", Some("every 30 seconds")),
+            ("0 */10 * * * *", Some("every 10 minutes")),
+            ("0 0 * * * *", Some("every hour, on the hour")),
+            ("0 0 6 * * *", Some("every day at 06:00 UTC")),
+            ("15 3 * * *", Some("every day at 03:15 UTC")),
+            ("0 0 */6 * * *", Some("every 6 hours")),
+            ("0 30 8 * * Mon", Some("every Monday at 08:30 UTC")),
+            ("0 30 * * * *", Some("every hour at 30 minutes past")),
+            ("* * * * * *", Some("every second")),
+            ("0 0 1 1 * *", None),
+            ("0 5,35 * * * *", None),
+            ("nonsense", None),
+        ] {
+            assert_eq!(cron_in_words(expr).as_deref(), words, "{expr}");
+        }
+    }
 }

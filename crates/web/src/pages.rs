@@ -136,10 +136,24 @@ struct ErrorPage {
     message: String,
     code: String,
     status: u16,
+    /// `/login?next=…` when the answer is "sign in first" (a submit after the session ended).
+    sign_in: Option<String>,
+    /// A provider failure's raw answer, shown behind a toggle under the short message.
+    raw: Option<String>,
 }
 
 /// The HTML face of an error: same words as the JSON, inside the layout.
 pub fn error_page(state: &AppState, ctx: Option<&Ctx>, info: ErrorInfo) -> Response {
+    error_page_with(state, ctx, info, None)
+}
+
+/// [`error_page`] with the sign-in link an unauthenticated submit gets.
+pub fn error_page_with(
+    state: &AppState,
+    ctx: Option<&Ctx>,
+    info: ErrorInfo,
+    sign_in: Option<String>,
+) -> Response {
     let heading = match info.code.as_str() {
         "env_mismatch" => "Wrong environment",
         "forbidden" => "You do not have the role for this",
@@ -148,18 +162,54 @@ pub fn error_page(state: &AppState, ctx: Option<&Ctx>, info: ErrorInfo) -> Respo
         "not_found" => "Not found",
         "invalid" => "Please check what you entered",
         "unavailable" => "The console cannot reach its database",
+        "misdirected" => "Wrong address for this console",
+        "invite_unusable" => "This invite cannot be used",
+        "read_only" | "storage_full" => "Changes are paused",
+        "internal" => "Something went wrong on the console's side",
+        _ if info.status == StatusCode::CONFLICT => "This changed meanwhile",
         _ => "Something went wrong",
+    };
+    let sign_in = sign_in
+        .or_else(|| (info.code == "unauthenticated").then(|| crate::auth::login_url(None, None)));
+    // Provider failures: the failed step in a line, the upstream text behind a toggle.
+    let (message, raw) = if info.code.starts_with("provider_") {
+        (
+            format!("{} Nothing else was changed.", failed_step(&info.message)),
+            Some(info.message),
+        )
+    } else {
+        (info.message, None)
+    };
+    let heading = if raw.is_some() {
+        "The provider call failed"
+    } else {
+        heading
     };
     let page = ErrorPage {
         layout: Layout::new(state, ctx, heading, ""),
         heading: heading.to_string(),
-        message: info.message,
+        message,
+        raw,
         code: info.code,
         status: info.status.as_u16(),
+        sign_in,
     };
     let mut resp = render(&page);
     *resp.status_mut() = info.status;
     resp
+}
+
+/// A provider failure in one short line: "Last rotation stopped at step 2 (write config
+/// vars to raxx-api-staging)." from "step 2 (…): Heroku answered 422: …". A message that
+/// does not name a step reads "Last rotation failed." (the raw text stays in a toggle).
+pub fn failed_step(message: &str) -> String {
+    match message
+        .strip_prefix("step ")
+        .and_then(|rest| rest.split_once("): "))
+    {
+        Some((step, _)) => format!("Stopped at step {step})."),
+        None => "The provider call failed.".to_string(),
+    }
 }
 
 /// Redirect after an action, carrying a one-shot message.
@@ -196,11 +246,21 @@ pub async fn asset(Path(file): Path<String>) -> Response {
             include_str!("../static/passkeys.js"),
             "text/javascript; charset=utf-8",
         ),
+        "refresh.js" => (
+            include_str!("../static/refresh.js"),
+            "text/javascript; charset=utf-8",
+        ),
         "copy.js" => (
             include_str!("../static/copy.js"),
             "text/javascript; charset=utf-8",
         ),
         "favicon.svg" => (include_str!("../static/favicon.svg"), "image/svg+xml"),
+        // One per console, so a tab says which env it is (base.html picks this env's).
+        "favicon-staging.svg" => (
+            include_str!("../static/favicon-staging.svg"),
+            "image/svg+xml",
+        ),
+        "favicon-prod.svg" => (include_str!("../static/favicon-prod.svg"), "image/svg+xml"),
         _ => return AppError::NotFound(format!("asset {file}")).into_response(),
     };
     (
@@ -514,6 +574,22 @@ pub async fn enable_operator(
     Ok(redirect_with_flash("/operators", "Operator enabled."))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::failed_step;
+
+    #[test]
+    fn a_provider_failure_reads_as_its_step() {
+        assert_eq!(
+            failed_step(
+                "step 2 (write config vars to raxx-api-staging): Heroku answered 422: Invalid params (https://api.example/x)"
+            ),
+            "Stopped at step 2 (write config vars to raxx-api-staging)."
+        );
+        assert_eq!(failed_step("no step here"), "The provider call failed.");
+    }
+}
+
 #[derive(Default)]
 pub struct AuditFilterView {
     pub actor: String,
@@ -759,9 +835,27 @@ pub struct InviteRow {
     pub id: i64,
     pub email: String,
     pub group: String,
+    pub invited_by: String,
     pub created: String,
     pub expires: String,
+    pub accepted: String,
     pub state: String,
+}
+
+/// A group an invite can name, with the roles it grants on this console.
+pub struct InviteGroup {
+    pub name: String,
+    pub roles: String,
+}
+
+/// What the invite form shows: what was typed, and what to fix when a submit failed.
+#[derive(Default)]
+pub struct InviteFormView {
+    pub email: String,
+    pub group: String,
+    pub error: Option<String>,
+    /// Which field the error is about: `email` or `group`.
+    pub field: &'static str,
 }
 
 #[derive(Template)]
@@ -769,13 +863,26 @@ pub struct InviteRow {
 struct InvitesPage {
     layout: Layout,
     rows: Vec<InviteRow>,
-    groups: Vec<String>,
+    groups: Vec<InviteGroup>,
     can_create: bool,
     new_url: Option<String>,
+    form: InviteFormView,
 }
 
-async fn invites_page(state: &AppState, ctx: &Ctx, new_url: Option<String>) -> AppResult<Response> {
+async fn invites_page(
+    state: &AppState,
+    ctx: &Ctx,
+    new_url: Option<String>,
+    form: InviteFormView,
+) -> AppResult<Response> {
     let now = raxx_store::now_ms();
+    let emails: HashMap<i64, String> = state
+        .store
+        .admins()
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a.email))
+        .collect();
     let rows = state
         .store
         .invites()
@@ -786,26 +893,62 @@ async fn invites_page(state: &AppState, ctx: &Ctx, new_url: Option<String>) -> A
             id: i.id,
             email: i.email,
             group: i.group_name,
+            invited_by: emails
+                .get(&i.created_by)
+                .cloned()
+                .unwrap_or_else(|| format!("operator #{}", i.created_by)),
             created: fmt_time(i.created_at),
             expires: fmt_time(i.expires_at),
+            accepted: i.accepted_at.map(fmt_time).unwrap_or_default(),
         })
         .collect();
-    Ok(render(&InvitesPage {
+    let invitable = ops::invitable_groups(state).await?;
+    let env = state.env();
+    let groups = state
+        .store
+        .groups()
+        .await?
+        .into_iter()
+        .filter(|g| invitable.contains(&g.name))
+        .map(|g| InviteGroup {
+            roles: g
+                .grants
+                .iter()
+                .filter(|(_, scope)| {
+                    scope
+                        .parse::<raxx_core::rbac::EnvScope>()
+                        .is_ok_and(|s| s.covers(env))
+                })
+                .map(|(role, _)| role.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+            name: g.name,
+        })
+        .collect();
+    let failed = form.error.is_some();
+    let mut resp = render(&InvitesPage {
         layout: Layout::new(state, Some(ctx), "Invites", "Invites"),
         rows,
-        groups: ops::invitable_groups(state).await?,
+        groups,
         can_create: ctx.can_write(Resource::Invite),
         new_url,
-    }))
+        form,
+    });
+    if failed {
+        *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
 }
 
 pub async fn invites(State(state): State<AppState>, ctx: Ctx) -> AppResult<Response> {
-    invites_page(&state, &ctx, None).await
+    invites_page(&state, &ctx, None, InviteFormView::default()).await
 }
 
 #[derive(Deserialize)]
 pub struct InviteForm {
+    #[serde(default)]
     email: String,
+    #[serde(default)]
     group: String,
 }
 
@@ -814,8 +957,37 @@ pub async fn create_invite(
     ctx: Ctx,
     Form(f): Form<InviteForm>,
 ) -> AppResult<Response> {
-    let (url, _) = ops::create_invite(&state, &ctx, &f.email, &f.group).await?;
-    invites_page(&state, &ctx, Some(url)).await
+    if f.group.is_empty() {
+        // No default group: the operator picks one, and keeps what they typed.
+        let form = InviteFormView {
+            email: f.email,
+            group: String::new(),
+            error: Some("Choose the group the invitee joins.".into()),
+            field: "group",
+        };
+        return invites_page(&state, &ctx, None, form).await;
+    }
+    match ops::create_invite(&state, &ctx, &f.email, &f.group).await {
+        Ok((url, _)) => invites_page(&state, &ctx, Some(url), InviteFormView::default()).await,
+        // A refusal about the input re-renders the form with what was typed, marked.
+        Err(e @ (AppError::Invalid(_) | AppError::Conflict { .. })) => {
+            let (_, code) = e.parts();
+            let field = if code == "group_not_invitable" || e.to_string().contains("is not a group")
+            {
+                "group"
+            } else {
+                "email"
+            };
+            let form = InviteFormView {
+                error: Some(e.to_string()),
+                email: f.email,
+                group: f.group,
+                field,
+            };
+            invites_page(&state, &ctx, None, form).await
+        }
+        Err(e) => Err(e),
+    }
 }
 
 pub async fn revoke_invite(

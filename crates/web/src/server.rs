@@ -91,9 +91,11 @@ async fn not_found(State(state): State<AppState>, req: Request) -> Response {
         if req.uri().path().starts_with("/api/") || req.uri().path().starts_with("/ofrep/") {
             AppError::NotFound(msg).into_response()
         } else {
+            // Signed in: the layout carries the navigation this operator may use.
+            let ctx = gate::page_ctx(&state, req.headers()).await;
             crate::pages::error_page(
                 &state,
-                None,
+                ctx.as_ref(),
                 crate::error::ErrorInfo {
                     status: StatusCode::NOT_FOUND,
                     code: "not_found".into(),
@@ -209,16 +211,38 @@ async fn host_binding(State(state): State<AppState>, req: Request, next: Next) -
                 && h.strip_suffix(if state.cfg.https { ":443" } else { ":80" }) == Some(&want))
     });
     if !ok {
+        let message = format!("this console answers for {} only", state.cfg.origin);
+        // A browser asking for a page gets a page (with a link to the right address); API
+        // clients keep the JSON envelope.
+        if wants_html(req.headers()) && !path.starts_with("/api/") && !path.starts_with("/ofrep/") {
+            return crate::pages::error_page(
+                &state,
+                None,
+                crate::error::ErrorInfo {
+                    status: StatusCode::MISDIRECTED_REQUEST,
+                    code: "misdirected".into(),
+                    message,
+                },
+            );
+        }
         return (
             StatusCode::MISDIRECTED_REQUEST,
             axum::Json(serde_json::json!({
                 "error": "misdirected",
-                "message": format!("this console answers for {} only", state.cfg.origin),
+                "message": message,
             })),
         )
             .into_response();
     }
     next.run(req).await
+}
+
+/// Does the client prefer HTML (a browser's `Accept: text/html,…`)?
+fn wants_html(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.split(',').any(|t| t.trim().starts_with("text/html")))
 }
 
 /// Every powerful browser feature off; WebAuthn (`publickey-credentials-get/create`) on

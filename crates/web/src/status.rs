@@ -235,13 +235,19 @@ pub async fn summary(state: &AppState) -> Option<Summary> {
 struct GridPage {
     layout: Layout,
     grid: Grid,
+    refresh_seconds: u32,
 }
+
+/// How often the grid page reloads itself (`<meta http-equiv=refresh>`): the polling
+/// job's default interval, so each reload can show a new result.
+pub const GRID_REFRESH_SECONDS: u32 = 30;
 
 pub async fn grid_page(State(state): State<AppState>, ctx: Ctx) -> AppResult<Response> {
     let grid = grid(&state).await?;
     Ok(render(&GridPage {
         layout: Layout::new(&state, Some(&ctx), "Status", "Status"),
         grid,
+        refresh_seconds: GRID_REFRESH_SECONDS,
     }))
 }
 

@@ -374,6 +374,8 @@ pub struct TokenRow {
     pub has_previous: bool,
     /// The current version, then the previous one while it works.
     pub versions: Vec<VersionRow>,
+    /// The last failed rotation: (the failed step in words, the provider's raw answer).
+    pub failure: Option<(String, String)>,
 }
 
 /// One version under its token's row.
@@ -476,9 +478,11 @@ fn token_row(t: &Token, now: i64, env: raxx_core::Env) -> TokenRow {
     if let (TokenId::Provider { .. }, Some(why)) = (&t.id, &t.manual_reason) {
         notes.push(format!("cannot rotate: {why}"));
     }
-    if let Some(err) = &t.last_error {
-        notes.push(format!("last failure: {err}"));
-    }
+    // The failed step in a line; the provider's raw answer (URLs and all) behind a toggle.
+    let failure = t
+        .last_error
+        .as_deref()
+        .map(|err| (crate::pages::failed_step(err), err.to_string()));
     TokenRow {
         id: t.id.to_string(),
         name: t.name.clone(),
@@ -498,6 +502,7 @@ fn token_row(t: &Token, now: i64, env: raxx_core::Env) -> TokenRow {
         notes,
         has_previous: t.previous.is_some(),
         versions: t.versions.iter().map(version_row).collect(),
+        failure,
     }
 }
 

@@ -372,6 +372,26 @@ struct NewPromotionPage {
     can_queue: bool,
     /// Why the staging flags could not be read (the page still renders, with a retry).
     source_error: Option<String>,
+    /// What a refused submit had in it, and what to fix.
+    form: PromotionFormView,
+}
+
+/// The new-promotion form as submitted: ticked flags and reason kept when it is refused.
+#[derive(Default)]
+pub struct PromotionFormView {
+    pub keys: Vec<String>,
+    pub reason: String,
+    pub error: Option<String>,
+    /// `flags` or `reason`: the field the error is about (empty: the whole form).
+    pub field: &'static str,
+    /// The refusal's own status (400 for input, 409 for a view that went stale, …).
+    pub status: Option<axum::http::StatusCode>,
+}
+
+impl NewPromotionPage {
+    fn ticked(&self, key: &str) -> bool {
+        self.form.keys.iter().any(|k| k == key)
+    }
 }
 
 /// `GET /promotions/new?app=`: staging against prod, flag by flag, to choose from.
@@ -386,7 +406,16 @@ pub async fn new_promotion(
             AppError::NotFound("no app of this console promotes from staging".into())
         })?,
     };
-    let proposal = match promote::proposal(&state, &app).await {
+    new_promotion_page(&state, &ctx, app, PromotionFormView::default()).await
+}
+
+async fn new_promotion_page(
+    state: &AppState,
+    ctx: &Ctx,
+    app: String,
+    form: PromotionFormView,
+) -> AppResult<Response> {
+    let proposal = match promote::proposal(state, &app).await {
         Ok(p) => p,
         Err(AppError::Conflict {
             code: "staging_source",
@@ -394,13 +423,14 @@ pub async fn new_promotion(
             ..
         }) => {
             let mut resp = render(&NewPromotionPage {
-                layout: Layout::new(&state, Some(&ctx), "New promotion", "Promotions"),
+                layout: Layout::new(state, Some(ctx), "New promotion", "Promotions"),
                 staging_app: String::new(),
                 rows: Vec::new(),
                 view_hash: String::new(),
                 can_queue: false,
                 source_error: Some(message),
                 app,
+                form,
             });
             *resp.status_mut() = axum::http::StatusCode::BAD_GATEWAY;
             return Ok(resp);
@@ -419,15 +449,24 @@ pub async fn new_promotion(
             prod_version: version(proposal.prod.flags.get(&c.key).map(|s| s.version)),
         })
         .collect();
-    Ok(render(&NewPromotionPage {
-        layout: Layout::new(&state, Some(&ctx), "New promotion", "Promotions"),
+    let refused = form.error.is_some().then(|| {
+        form.status
+            .unwrap_or(axum::http::StatusCode::UNPROCESSABLE_ENTITY)
+    });
+    let mut resp = render(&NewPromotionPage {
+        layout: Layout::new(state, Some(ctx), "New promotion", "Promotions"),
         staging_app: proposal.staging_app,
         rows,
         view_hash: proposal.view_hash,
         can_queue: ctx.can_write(Resource::Flag),
         source_error: None,
         app,
-    }))
+        form,
+    });
+    if let Some(status) = refused {
+        *resp.status_mut() = status;
+    }
+    Ok(resp)
 }
 
 /// `POST /promotions`: `app`, `flag` (repeated), `reason`, `view_hash`.
@@ -445,7 +484,36 @@ pub async fn queue(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> AppR
             _ => {}
         }
     }
-    let (p, _) = promote::queue(&state, &ctx, &app, &keys, &reason, view.as_deref()).await?;
+    let queued = promote::queue(&state, &ctx, &app, &keys, &reason, view.as_deref()).await;
+    let p = match queued {
+        Ok((p, _)) => p,
+        // A refusal about what was submitted: the form again, with the ticked flags and
+        // the typed reason kept and the field to fix marked (the diff is read anew).
+        Err(
+            e @ (AppError::Invalid(_)
+            | AppError::Conflict {
+                status: 400 | 409 | 422,
+                ..
+            }),
+        ) if !app.is_empty() && promotable_apps(&state).contains(&app) => {
+            let field = if reason.trim().is_empty() {
+                "reason"
+            } else if keys.is_empty() {
+                "flags"
+            } else {
+                ""
+            };
+            let form = PromotionFormView {
+                status: Some(e.parts().0),
+                error: Some(e.to_string()),
+                keys,
+                reason,
+                field,
+            };
+            return new_promotion_page(&state, &ctx, app, form).await;
+        }
+        Err(e) => return Err(e),
+    };
     Ok(redirect_with_flash(
         &format!("/promotions/{}", p.id),
         &format!(
@@ -485,6 +553,8 @@ struct PromotionPage {
     own: bool,
     restore: bool,
     review: ReviewView,
+    /// Why a decision just made on this page was refused ("this went stale because …").
+    refusal: Option<(String, String)>,
 }
 
 /// `GET /promotions/{id}`: each flag against prod now; approve/reject on prod.
@@ -493,10 +563,20 @@ pub async fn promotion(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let record = promote::find(&state, parse_id(&id)?).await?;
+    promotion_page(&state, &ctx, parse_id(&id)?, None).await
+}
+
+/// The promotion page; `refusal` is (heading, why) of a refused approve or reject.
+async fn promotion_page(
+    state: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    refusal: Option<(String, String)>,
+) -> AppResult<Response> {
+    let record = promote::find(state, id).await?;
     let p = &record.promotion;
     let prod = state.store.flag_state(&p.target_app).await?;
-    let emails = emails(&state).await?;
+    let emails = emails(state).await?;
     let version = |v: Option<i64>| v.map_or_else(|| "absent".to_owned(), |v| format!("v{v}"));
     let rows = p
         .flags
@@ -535,10 +615,11 @@ pub async fn promotion(
         .map(|f| (f.key.clone(), f.base_version))
         .collect();
     let review = review_view(&frozen, &bases);
-    Ok(render(&PromotionPage {
+    let refused = refusal.is_some();
+    let mut resp = render(&PromotionPage {
         layout: Layout::new(
-            &state,
-            Some(&ctx),
+            state,
+            Some(ctx),
             format!("Promotion #{}", p.id),
             "Promotions",
         ),
@@ -564,7 +645,12 @@ pub async fn promotion(
         own,
         restore: record.kind == PromotionKind::Restore,
         review,
-    }))
+        refusal,
+    });
+    if refused {
+        *resp.status_mut() = axum::http::StatusCode::CONFLICT;
+    }
+    Ok(resp)
 }
 
 #[derive(Deserialize)]
@@ -581,7 +667,33 @@ pub async fn approve(
     Form(f): Form<ApproveForm>,
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
-    let applied = promote::approve(&state, &ctx, id, Some(&f.content_hash)).await?;
+    let applied = match promote::approve(&state, &ctx, id, Some(&f.content_hash)).await {
+        Ok(a) => a,
+        // Stale, expired, changed or decided meanwhile: the promotion itself, saying why.
+        Err(AppError::Conflict {
+            status: 409,
+            code,
+            message,
+        }) => {
+            let heading = match code {
+                "stale" => "This promotion went stale",
+                "expired" => "This promotion expired",
+                "content_changed" => "This promotion changed since you reviewed it",
+                _ => "This promotion was decided meanwhile",
+            };
+            let why = match code {
+                "stale" => format!(
+                    "It was not applied because {message}: prod moved on after the request was queued, so the reviewed change no longer says what it would do. Queue a new promotion from the current diff."
+                ),
+                "content_changed" => format!(
+                    "It was not applied because {message}. Reload the page and review it again."
+                ),
+                _ => format!("It was not applied: {message}."),
+            };
+            return promotion_page(&state, &ctx, id, Some((heading.to_string(), why))).await;
+        }
+        Err(e) => return Err(e),
+    };
     Ok(redirect_with_flash(
         &format!("/promotions/{id}"),
         &format!(
