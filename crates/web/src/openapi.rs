@@ -53,6 +53,11 @@ fn query_params(path: &str) -> Vec<Value> {
             json!({"type": "string", "enum": ["pending", "approved", "applied", "rejected", "stale", "expired"]}),
             "only promotions in this state",
         )],
+        "/api/v1/apps/{app}/evaluate" => vec![q(
+            "promotion",
+            json!({"type": "integer", "format": "int64"}),
+            "prod: evaluate this pending promotion's proposed state",
+        )],
         "/api/v1/customers" => vec![
             q("q", s(), "search text"),
             q(
@@ -174,7 +179,9 @@ fn operation(r: &Route) -> Value {
         })
         .collect();
     params.extend(query_params(r.path));
-    let operator_write = r.class.is_write() && !matches!(r.access, Access::Public | Access::Key(_));
+    // A POST read (the playground's evaluate) needs the CSRF token with a session too.
+    let operator_write = (r.class.is_write() || r.method == axum::http::Method::POST)
+        && !matches!(r.access, Access::Public | Access::Key(_));
     if operator_write {
         params.push(json!({"name": "X-CSRF-Token", "in": "header", "required": false, "schema": {"type": "string"}, "description": "the session's CSRF token (from GET /api/v1/me); required with a session, not with an API key"}));
         params.push(json!({"name": "X-Console-Env", "in": "header", "required": false, "schema": {"type": "string", "enum": ["staging", "prod"]}, "description": "the env you believe you act on; must equal this console's"}));

@@ -184,7 +184,23 @@ pub async fn get_flags(
     check_key_app(&state, &ctx, &app).await?;
     known_app(&state, &app)?;
     let flags = state.store.flag_state(&app).await?;
-    Ok(Json(state_json(&state, &flags)))
+    let mut body = state_json(&state, &flags);
+    // Each flag's OFREP usage and whether it is stale (flags/usage.rs).
+    let usage = state.store.flag_usage(&app).await?;
+    let (now, days) = (raxx_store::now_ms(), state.cfg.config.flag_stale_days);
+    if let Some(items) = body["flags"].as_array_mut() {
+        for item in items {
+            let key = item["key"].as_str().unwrap_or_default().to_owned();
+            let updated_at = item["updated_at"].as_i64().unwrap_or(0);
+            item["usage"] = serde_json::json!(super::usage::usage_view(
+                usage.get(&key),
+                updated_at,
+                now,
+                days
+            ));
+        }
+    }
+    Ok(Json(body))
 }
 
 /// The read API's body: `{app, env, revision, flags: [{key, version, updated_at,
