@@ -107,6 +107,13 @@ pub struct NotifyConfig {
 }
 
 impl NotifyConfig {
+    /// The target's name: `name`, else `notify-<n>` (1-based position in the config).
+    pub fn display_name(&self, index: usize) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("notify-{}", index + 1))
+    }
+
     pub fn wants(&self, event: &str) -> bool {
         self.events.iter().any(|e| e == "*" || e == event)
     }
@@ -946,5 +953,56 @@ mod tests {
         };
         let e = Config::parse("", bad).unwrap().resolve().unwrap_err().0;
         assert!(e.starts_with("trusted_proxies: `10.0.0.0/99`"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod notify_tests {
+    use super::*;
+
+    fn resolve(public_url: &str, notify: &str) -> Result<Resolved, ConfigError> {
+        let text = format!("public_url = \"{public_url}\"\n{notify}");
+        Config::parse(&text, |_| None)?.resolve()
+    }
+
+    fn target(url: &str, events: &str) -> String {
+        format!("[[notify]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{url}\"\nevents = [{events}]\n")
+    }
+
+    #[test]
+    fn notify_targets_are_refused_naming_the_field() {
+        let ok = resolve("http://staging.localhost:8080", &target("https://hooks.example.com/x/y", "\"*\""));
+        assert!(ok.is_ok(), "{ok:?}");
+        assert!(resolve("http://staging.localhost:8080", &target("http://127.0.0.1:9/h", "\"flag.killed\"")).is_ok());
+        let cases = [
+            (target("http://hooks.example.com/s3cret", "\"*\""), "must be https"),
+            (target("not a url", "\"*\""), "url is not a URL"),
+            (target("ftp://hooks.example.com/", "\"*\""), "scheme"),
+            (target("https://hooks.prod.example.com/x", "\"*\""), "is a prod host"),
+            (target("https://hooks.example.com/x", ""), "events is empty"),
+            (target("https://hooks.example.com/x", "\"flag.exploded\""), "unknown event `flag.exploded`"),
+        ];
+        for (notify, want) in cases {
+            let e = resolve("http://staging.localhost:8080", &notify).expect_err(&notify);
+            assert!(e.0.contains("[[notify]] #1 `ops`"), "{e}");
+            assert!(e.0.contains(want), "{notify}: {e}");
+            assert!(!e.0.contains("s3cret"), "the URL's path is not repeated: {e}");
+        }
+        // A prod console refuses a staging host the same way.
+        let e = resolve("http://prod.localhost:8080", &target("https://staging.example.com/", "\"*\""))
+            .expect_err("staging host");
+        assert!(e.0.contains("is a staging host"), "{e}");
+        let e = resolve(
+            "http://prod.localhost:8080",
+            "[[notify]]\nkind = \"teams\"\nurl = \"https://x.example\"\nevents = [\"*\"]\n",
+        )
+        .expect_err("kind");
+        assert!(e.0.contains("kind") || e.0.contains("teams"), "{e}");
+    }
+
+    #[test]
+    fn redacted_urls_keep_only_scheme_host_and_port() {
+        assert_eq!(redacted_url("https://hooks.slack.com/services/T/B/secret?x=1"), "https://hooks.slack.com/…");
+        assert_eq!(redacted_url("http://127.0.0.1:9000/a"), "http://127.0.0.1:9000/…");
     }
 }
