@@ -567,15 +567,24 @@ impl Config {
     fn validate_notify(&self, env: Env) -> Result<(), ConfigError> {
         let other = env.other();
         for (i, target) in self.notify.iter().enumerate() {
-            let at = format!("[[notify]] #{}{}", i + 1, target.name.as_deref().map(|n| format!(" `{n}`")).unwrap_or_default());
+            let at = format!(
+                "[[notify]] #{}{}",
+                i + 1,
+                target
+                    .name
+                    .as_deref()
+                    .map(|n| format!(" `{n}`"))
+                    .unwrap_or_default()
+            );
             if let Some(name) = &target.name
                 && !valid_name(name)
             {
-                return err(format!("{at}: name may only hold letters, digits, `-`, `_` and `.`"));
+                return err(format!(
+                    "{at}: name may only hold letters, digits, `-`, `_` and `.`"
+                ));
             }
-            let url = Url::parse(&target.url).map_err(|e| {
-                ConfigError(format!("{at}: url is not a URL ({e})"))
-            })?;
+            let url = Url::parse(&target.url)
+                .map_err(|e| ConfigError(format!("{at}: url is not a URL ({e})")))?;
             let shown = redacted_url(&target.url);
             match url.scheme() {
                 "https" => {}
@@ -966,31 +975,57 @@ mod notify_tests {
     }
 
     fn target(url: &str, events: &str) -> String {
-        format!("[[notify]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{url}\"\nevents = [{events}]\n")
+        format!(
+            "[[notify]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{url}\"\nevents = [{events}]\n"
+        )
     }
 
     #[test]
     fn notify_targets_are_refused_naming_the_field() {
-        let ok = resolve("http://staging.localhost:8080", &target("https://hooks.example.com/x/y", "\"*\""));
+        let ok = resolve(
+            "http://staging.localhost:8080",
+            &target("https://hooks.example.com/x/y", "\"*\""),
+        );
         assert!(ok.is_ok(), "{ok:?}");
-        assert!(resolve("http://staging.localhost:8080", &target("http://127.0.0.1:9/h", "\"flag.killed\"")).is_ok());
+        assert!(
+            resolve(
+                "http://staging.localhost:8080",
+                &target("http://127.0.0.1:9/h", "\"flag.killed\"")
+            )
+            .is_ok()
+        );
         let cases = [
-            (target("http://hooks.example.com/s3cret", "\"*\""), "must be https"),
+            (
+                target("http://hooks.example.com/s3cret", "\"*\""),
+                "must be https",
+            ),
             (target("not a url", "\"*\""), "url is not a URL"),
             (target("ftp://hooks.example.com/", "\"*\""), "scheme"),
-            (target("https://hooks.prod.example.com/x", "\"*\""), "is a prod host"),
+            (
+                target("https://hooks.prod.example.com/x", "\"*\""),
+                "is a prod host",
+            ),
             (target("https://hooks.example.com/x", ""), "events is empty"),
-            (target("https://hooks.example.com/x", "\"flag.exploded\""), "unknown event `flag.exploded`"),
+            (
+                target("https://hooks.example.com/x", "\"flag.exploded\""),
+                "unknown event `flag.exploded`",
+            ),
         ];
         for (notify, want) in cases {
             let e = resolve("http://staging.localhost:8080", &notify).expect_err(&notify);
             assert!(e.0.contains("[[notify]] #1 `ops`"), "{e}");
             assert!(e.0.contains(want), "{notify}: {e}");
-            assert!(!e.0.contains("s3cret"), "the URL's path is not repeated: {e}");
+            assert!(
+                !e.0.contains("s3cret"),
+                "the URL's path is not repeated: {e}"
+            );
         }
         // A prod console refuses a staging host the same way.
-        let e = resolve("http://prod.localhost:8080", &target("https://staging.example.com/", "\"*\""))
-            .expect_err("staging host");
+        let e = resolve(
+            "http://prod.localhost:8080",
+            &target("https://staging.example.com/", "\"*\""),
+        )
+        .expect_err("staging host");
         assert!(e.0.contains("is a staging host"), "{e}");
         let e = resolve(
             "http://prod.localhost:8080",
@@ -1002,7 +1037,13 @@ mod notify_tests {
 
     #[test]
     fn redacted_urls_keep_only_scheme_host_and_port() {
-        assert_eq!(redacted_url("https://hooks.slack.com/services/T/B/secret?x=1"), "https://hooks.slack.com/…");
-        assert_eq!(redacted_url("http://127.0.0.1:9000/a"), "http://127.0.0.1:9000/…");
+        assert_eq!(
+            redacted_url("https://hooks.slack.com/services/T/B/secret?x=1"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            redacted_url("http://127.0.0.1:9000/a"),
+            "http://127.0.0.1:9000/…"
+        );
     }
 }

@@ -167,11 +167,19 @@ mod tests {
             .reason("wider rollout");
         let n = from_audit(&e, "https://console.raxx.app").expect("notified");
         assert_eq!(n.event, "promotion.queued");
-        assert_eq!(n.link.as_deref(), Some("https://console.raxx.app/promotions/4"));
+        assert_eq!(
+            n.link.as_deref(),
+            Some("https://console.raxx.app/promotions/4")
+        );
         let slack = payload(NotifyKind::Slack, &n, Env::Prod, 0);
         let obj = slack.as_object().unwrap();
         assert_eq!(obj.len(), 1);
-        assert!(slack["text"].as_str().unwrap().contains("<https://console.raxx.app/promotions/4|"));
+        assert!(
+            slack["text"]
+                .as_str()
+                .unwrap()
+                .contains("<https://console.raxx.app/promotions/4|")
+        );
         let hook = payload(NotifyKind::Webhook, &n, Env::Prod, 5);
         assert_eq!(hook["event"], "promotion.queued");
         assert_eq!(hook["link"], "https://console.raxx.app/promotions/4");
@@ -179,8 +187,8 @@ mod tests {
         let denied = AuditEvent::new("7", "flag.promotion.queue", Outcome::Denied);
         assert!(from_audit(&denied, "x").is_none());
         assert!(from_audit(&AuditEvent::new("7", "flag.list", Outcome::Allowed), "x").is_none());
-        let stale = AuditEvent::new("7", "flag.promotion.approve", Outcome::Error)
-            .with("error", "stale");
+        let stale =
+            AuditEvent::new("7", "flag.promotion.approve", Outcome::Error).with("error", "stale");
         assert_eq!(from_audit(&stale, "x").unwrap().event, "promotion.stale");
     }
 

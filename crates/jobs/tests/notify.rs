@@ -52,8 +52,7 @@ async fn receiver() -> (Arc<Receiver>, String) {
                   body: String| {
                 let r = shared.clone();
                 async move {
-                    if r
-                        .fail_next
+                    if r.fail_next
                         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                         .is_ok()
                     {
@@ -163,17 +162,27 @@ async fn a_kill_switch_is_delivered_with_retries_and_each_attempt_is_audited() {
         // Queued in the kill's transaction, not sent by the request.
         let queued = c.store().notifications(10).await.unwrap();
         assert_eq!(queued.len(), 2, "{queued:?}");
-        assert!(queued.iter().all(|q| q.event == "flag.killed" && q.delivered_at.is_none()));
+        assert!(
+            queued
+                .iter()
+                .all(|q| q.event == "flag.killed" && q.delivered_at.is_none())
+        );
         assert!(rx.got.lock().await.is_empty());
         // The receiver fails the first two attempts.
         rx.fail_next.store(2, Ordering::SeqCst);
         let now = now_ms();
-        let first = deliver(&c.state, "system:notify-delivery", now).await.unwrap();
+        let first = deliver(&c.state, "system:notify-delivery", now)
+            .await
+            .unwrap();
         assert_eq!((first.delivered, first.failed), (0, 2), "{first:?}");
         // Backing off: nothing is due right away.
-        let again = deliver(&c.state, "system:notify-delivery", now + 1_000).await.unwrap();
+        let again = deliver(&c.state, "system:notify-delivery", now + 1_000)
+            .await
+            .unwrap();
         assert_eq!(again.delivered + again.failed, 0, "{again:?}");
-        let later = deliver(&c.state, "system:notify-delivery", now + 11_000).await.unwrap();
+        let later = deliver(&c.state, "system:notify-delivery", now + 11_000)
+            .await
+            .unwrap();
         assert_eq!(later.delivered, 2, "{later:?}");
         let got = rx.got.lock().await.clone();
         let hook = &got.iter().find(|(k, _)| k == "webhook").expect("webhook").1;
@@ -185,19 +194,32 @@ async fn a_kill_switch_is_delivered_with_retries_and_each_attempt_is_audited() {
         );
         let slack = &got.iter().find(|(k, _)| k == "slack").expect("slack").1;
         assert_eq!(slack.as_object().unwrap().len(), 1, "{slack}");
-        assert!(slack["text"].as_str().unwrap().contains("new-checkout"), "{slack}");
+        assert!(
+            slack["text"].as_str().unwrap().contains("new-checkout"),
+            "{slack}"
+        );
         // Delivered rows are not sent again.
-        let done = deliver(&c.state, "system:notify-delivery", now + 3_600_000).await.unwrap();
+        let done = deliver(&c.state, "system:notify-delivery", now + 3_600_000)
+            .await
+            .unwrap();
         assert_eq!(done.delivered + done.failed, 0);
         // Four attempts audited: two failures with the status, two deliveries; never the
         // secret path or query of the URL.
         let rows = deliveries(&c).await;
         assert_eq!(rows.len(), 4);
-        assert_eq!(rows.iter().filter(|r| r.event.outcome == Outcome::Error).count(), 2);
+        assert_eq!(
+            rows.iter()
+                .filter(|r| r.event.outcome == Outcome::Error)
+                .count(),
+            2
+        );
         assert!(rows.iter().any(|r| r.event.context["status"] == 503));
         for r in &rows {
             let text = serde_json::to_string(&r.event).unwrap();
-            assert!(!text.contains("s3cr3t") && !text.contains("token=abc"), "{text}");
+            assert!(
+                !text.contains("s3cr3t") && !text.contains("token=abc"),
+                "{text}"
+            );
         }
     }
 }
@@ -212,7 +234,12 @@ async fn a_queued_promotion_notifies_reviewers_with_a_deep_link_through_sign_in(
             "[[apps]]\nname = \"raxx-api-staging\"\nenv = \"staging\"\n",
         )
         .await;
-        seed(&staging, STAGING_APP, &FLAGS.replace("default = \"off\"", "default = \"on\"")).await;
+        seed(
+            &staging,
+            STAGING_APP,
+            &FLAGS.replace("default = \"off\"", "default = \"on\""),
+        )
+        .await;
         let read = new_key(&staging, STAGING_APP, KeyKind::Read).await;
         let extra = format!(
             "staging_source_url = \"{}\"\nstaging_source_key = \"{read}\"\n\n[[apps]]\nname = \"{PROD_APP}\"\nenv = \"prod\"\npromote_from = \"{STAGING_APP}\"\n\n{}",
@@ -221,7 +248,9 @@ async fn a_queued_promotion_notifies_reviewers_with_a_deep_link_through_sign_in(
         );
         let prod = TestConsole::start(Env::Prod, &another_db(&url).await, &extra).await;
         seed(&prod, PROD_APP, FLAGS).await;
-        let alice = prod.operator("alice@raxx.test", &["production-admins"]).await;
+        let alice = prod
+            .operator("alice@raxx.test", &["production-admins"])
+            .await;
         let resp = prod
             .client()
             .post(prod.url("/api/v1/promotions"))
@@ -232,7 +261,9 @@ async fn a_queued_promotion_notifies_reviewers_with_a_deep_link_through_sign_in(
             .unwrap();
         assert_eq!(resp.status(), 201);
         let id = resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-        let report = deliver(&prod.state, "system:notify-delivery", now_ms()).await.unwrap();
+        let report = deliver(&prod.state, "system:notify-delivery", now_ms())
+            .await
+            .unwrap();
         assert_eq!(report.delivered, 2, "{report:?}");
         let got = rx.got.lock().await.clone();
         let hook = &got.iter().find(|(k, _)| k == "webhook").unwrap().1;
@@ -240,7 +271,13 @@ async fn a_queued_promotion_notifies_reviewers_with_a_deep_link_through_sign_in(
         let link = format!("{}/promotions/{id}", prod.origin);
         assert_eq!(hook["link"], link);
         let slack = &got.iter().find(|(k, _)| k == "slack").unwrap().1;
-        assert!(slack["text"].as_str().unwrap().contains(&format!("<{link}|")), "{slack}");
+        assert!(
+            slack["text"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("<{link}|")),
+            "{slack}"
+        );
         // The link opens the review after sign-in.
         let r = prod.client().get(&link).send().await.unwrap();
         assert_eq!(r.status().as_u16() / 100, 3);
@@ -297,7 +334,9 @@ async fn a_rolled_back_change_sends_nothing_and_a_failing_job_is_notified() {
         let queued = c.store().notifications(10).await.unwrap();
         assert_eq!(queued.len(), 2, "{queued:?}");
         assert!(queued.iter().all(|q| q.event == "job.failing"));
-        deliver(&c.state, "system:notify-delivery", now_ms()).await.unwrap();
+        deliver(&c.state, "system:notify-delivery", now_ms())
+            .await
+            .unwrap();
         let got = rx.got.lock().await.clone();
         let hook = &got.iter().find(|(k, _)| k == "webhook").unwrap().1;
         assert_eq!(hook["event"], "job.failing");

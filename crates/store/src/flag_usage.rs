@@ -38,7 +38,14 @@ impl Store {
             let values: Vec<String> = (0..chunk.len())
                 .map(|i| {
                     let b = 5 * i;
-                    format!("(${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5)
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5
+                    )
                 })
                 .collect();
             let sql = format!(

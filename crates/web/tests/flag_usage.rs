@@ -12,7 +12,8 @@ use raxx_testkit::{TestConsole, database_urls};
 use serde_json::{Value, json};
 
 const APP: &str = "raxx-api-staging";
-const CONFIG: &str = "flag_stale_days = 30\n\n[[apps]]\nname = \"raxx-api-staging\"\nenv = \"staging\"\n";
+const CONFIG: &str =
+    "flag_stale_days = 30\n\n[[apps]]\nname = \"raxx-api-staging\"\nenv = \"staging\"\n";
 
 const FLAGS: &str = r#"
 [flags.new-checkout]
@@ -119,7 +120,10 @@ async fn evaluations_are_counted_flushed_and_shown_with_staleness() {
         if c.state.flag_cache.usage().flushes() == flushes {
             assert_eq!(before["new-checkout"]["evaluations"], 0, "{before}");
             assert_eq!(before["new-checkout"]["last_evaluated_at"], Value::Null);
-            assert_eq!(before["new-checkout"]["stale"], false, "a new flag is not stale");
+            assert_eq!(
+                before["new-checkout"]["stale"], false,
+                "a new flag is not stale"
+            );
         }
         assert_eq!(before["old-banner"]["stale"], true, "{before}");
         c.state.flag_cache.usage().flush(c.store()).await.unwrap();
@@ -171,7 +175,10 @@ async fn evaluations_are_counted_flushed_and_shown_with_staleness() {
             .unwrap();
         assert!(html.contains("id=\"usage-new-checkout\""), "{html}");
         assert!(html.contains("Usage"), "{html}");
-        assert!(!html.contains("ghost"), "only flags of the app's state are listed");
+        assert!(
+            !html.contains("ghost"),
+            "only flags of the app's state are listed"
+        );
     }
 }
 

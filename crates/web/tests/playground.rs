@@ -185,7 +185,10 @@ async fn the_playground_explains_matches_and_misses_and_agrees_with_ofrep() {
         assert_eq!(t["rules"][0]["failed_condition"], 2, "{t}");
         assert_eq!(t["rules"][0]["actual"], Value::Null, "{t}");
         assert!(
-            t["rules"][0]["why"].as_str().unwrap().contains("not in the context"),
+            t["rules"][0]["why"]
+                .as_str()
+                .unwrap()
+                .contains("not in the context"),
             "{t}"
         );
         // One flag only.
@@ -273,7 +276,10 @@ async fn the_playground_page_keeps_the_input_and_shows_why() {
         assert_eq!(resp.status(), 200);
         let html = resp.text().await.unwrap();
         assert!(html.contains("name=\"context\""), "{html}");
-        assert!(!html.contains("name=\"promotion\""), "staging has no promotions");
+        assert!(
+            !html.contains("name=\"promotion\""),
+            "staging has no promotions"
+        );
         let post = |context: &'static str| {
             c.client()
                 .post(c.url(&page))
@@ -290,7 +296,11 @@ async fn the_playground_page_keeps_the_input_and_shows_why() {
         assert_eq!(resp.status(), 400);
         let html = resp.text().await.unwrap();
         assert!(html.contains("context must be a JSON object"), "{html}");
-        assert!(html.contains("[&quot;not an object&quot;]") || html.contains("[&#34;not an object&#34;]"), "input kept: {html}");
+        assert!(
+            html.contains("[&quot;not an object&quot;]")
+                || html.contains("[&#34;not an object&#34;]"),
+            "input kept: {html}"
+        );
         let resp = post("{\"targetingKey\": \"u-1\", \"email\": \"x@example.com\"}")
             .await
             .unwrap();
@@ -347,8 +357,14 @@ async fn prod_evaluates_a_pending_promotions_proposed_state() {
         let (s, now) = evaluate(&prod, &alice, PROD_APP, "", context.clone()).await;
         assert_eq!(s, 200, "{now}");
         assert_eq!(flag(&now, "new-checkout")["reason"], "SPLIT");
-        let (s, later) =
-            evaluate(&prod, &alice, PROD_APP, &format!("?promotion={id}"), context).await;
+        let (s, later) = evaluate(
+            &prod,
+            &alice,
+            PROD_APP,
+            &format!("?promotion={id}"),
+            context,
+        )
+        .await;
         assert_eq!(s, 200, "{later}");
         assert_eq!(later["promotion"], id);
         let f = flag(&later, "new-checkout");
@@ -356,11 +372,29 @@ async fn prod_evaluates_a_pending_promotions_proposed_state() {
         assert_eq!(f["rules"][1]["outcome"], "missed");
         assert_eq!(f["rules"][1]["actual"], "US");
         // Prod itself did not change.
-        let (_, again) = evaluate(&prod, &alice, PROD_APP, "", json!({"context": {"targetingKey": "user-1", "country": "US"}})).await;
+        let (_, again) = evaluate(
+            &prod,
+            &alice,
+            PROD_APP,
+            "",
+            json!({"context": {"targetingKey": "user-1", "country": "US"}}),
+        )
+        .await;
         assert_eq!(flag(&again, "new-checkout")["reason"], "SPLIT");
         // Unknown promotion; a promotion that is no longer pending.
-        let (s, e) = evaluate(&prod, &alice, PROD_APP, "?promotion=999", json!({"context": {}})).await;
-        assert_eq!((s.as_u16(), e["field"].as_str()), (404, Some("promotion")), "{e}");
+        let (s, e) = evaluate(
+            &prod,
+            &alice,
+            PROD_APP,
+            "?promotion=999",
+            json!({"context": {}}),
+        )
+        .await;
+        assert_eq!(
+            (s.as_u16(), e["field"].as_str()),
+            (404, Some("promotion")),
+            "{e}"
+        );
         let resp = prod
             .client()
             .post(prod.url(&format!("/api/v1/promotions/{id}/reject")))
@@ -370,8 +404,19 @@ async fn prod_evaluates_a_pending_promotions_proposed_state() {
             .await
             .unwrap();
         assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
-        let (s, e) = evaluate(&prod, &alice, PROD_APP, &format!("?promotion={id}"), json!({"context": {}})).await;
-        assert_eq!((s.as_u16(), e["field"].as_str()), (400, Some("promotion")), "{e}");
+        let (s, e) = evaluate(
+            &prod,
+            &alice,
+            PROD_APP,
+            &format!("?promotion={id}"),
+            json!({"context": {}}),
+        )
+        .await;
+        assert_eq!(
+            (s.as_u16(), e["field"].as_str()),
+            (400, Some("promotion")),
+            "{e}"
+        );
         // The page offers pending promotions on prod.
         let resp = prod
             .client()

@@ -223,12 +223,16 @@ async fn proposed_state(
     if state.env() != Env::Prod {
         return Err(FieldError::invalid(
             "promotion",
-            "promotion: promotions are on the prod console; staging evaluates its own state"
-                .into(),
+            "promotion: promotions are on the prod console; staging evaluates its own state".into(),
         )
         .into());
     }
-    let not_found = || FieldError::not_found("promotion", format!("promotion: {id} is not a pending promotion of {app}"));
+    let not_found = || {
+        FieldError::not_found(
+            "promotion",
+            format!("promotion: {id} is not a pending promotion of {app}"),
+        )
+    };
     let record = state
         .store
         .promotion(id, &[app.to_owned()])
@@ -479,7 +483,8 @@ pub struct PlaygroundForm {
     promotion: String,
 }
 
-const EXAMPLE_CONTEXT: &str = "{\n  \"targetingKey\": \"user-1\",\n  \"email\": \"ada@raxx.app\"\n}";
+const EXAMPLE_CONTEXT: &str =
+    "{\n  \"targetingKey\": \"user-1\",\n  \"email\": \"ada@raxx.app\"\n}";
 
 async fn page(
     state: &AppState,

@@ -167,12 +167,7 @@ pub struct UsageView {
 
 /// Whether a flag is stale: no evaluation for `days` days, counted from its last
 /// evaluation, or from its last change when it never had one.
-pub fn usage_view(
-    usage: Option<&FlagUsage>,
-    updated_at: i64,
-    now: i64,
-    days: u32,
-) -> UsageView {
+pub fn usage_view(usage: Option<&FlagUsage>, updated_at: i64, now: i64, days: u32) -> UsageView {
     let since = usage.map_or(updated_at, |u| u.last_evaluated_at);
     UsageView {
         evaluations: usage.map_or(0, |u| u.evaluations),
@@ -200,7 +195,11 @@ mod tests {
         assert_eq!(taken[0].at, 7);
         assert!(u.take(8).is_empty(), "taken counts are reset");
         u.put_back(&taken);
-        assert_eq!(u.take(9)[0].evaluations, 2, "a failed flush keeps its counts");
+        assert_eq!(
+            u.take(9)[0].evaluations,
+            2,
+            "a failed flush keeps its counts"
+        );
     }
 
     #[test]

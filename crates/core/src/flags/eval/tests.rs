@@ -385,13 +385,24 @@ fn explain_names_the_first_failed_condition_of_each_earlier_rule() {
         [
             RuleStep::Missed {
                 rule: 0,
-                miss: ConditionMiss { condition: 0, actual: Some(json!("x@example.com")) }
+                miss: ConditionMiss {
+                    condition: 0,
+                    actual: Some(json!("x@example.com"))
+                }
             },
             // `country` held; `plan` is absent.
-            RuleStep::Missed { rule: 1, miss: ConditionMiss { condition: 1, actual: None } },
+            RuleStep::Missed {
+                rule: 1,
+                miss: ConditionMiss {
+                    condition: 1,
+                    actual: None
+                }
+            },
         ]
     );
-    assert!(matches!(e.steps[2], RuleStep::Matched { rule: 2, bucket: Some(b) } if b == rollout_bucket("new-checkout", "u-1")));
+    assert!(
+        matches!(e.steps[2], RuleStep::Matched { rule: 2, bucket: Some(b) } if b == rollout_bucket("new-checkout", "u-1"))
+    );
     // A disabled flag walks no rule.
     let mut off = f.clone();
     off.enabled = false;
@@ -405,7 +416,12 @@ fn explain_names_the_first_failed_condition_of_each_earlier_rule() {
 fn arb_flag() -> impl proptest::strategy::Strategy<Value = Flag> {
     use proptest::prelude::*;
     let condition = (
-        prop_oneof![Just("email"), Just("user"), Just("user.plan"), Just("targetingKey")],
+        prop_oneof![
+            Just("email"),
+            Just("user"),
+            Just("user.plan"),
+            Just("targetingKey")
+        ],
         prop_oneof![
             Just(("eq", json!("x"))),
             Just(("neq", json!(1))),
