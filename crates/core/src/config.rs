@@ -47,6 +47,100 @@ pub struct Config {
     /// The header those proxies maintain: `X-Forwarded-For` (default) or `Forwarded`.
     #[serde(default)]
     pub client_ip_header: ForwardedHeader,
+    /// A flag no OFREP evaluation reached for this many days is marked stale (docs/flags.md).
+    #[serde(default = "default_flag_stale_days")]
+    pub flag_stale_days: u32,
+    /// `[[notify]]`: where the console sends notifications (docs/flags.md, docs/jobs.md).
+    #[serde(default)]
+    pub notify: Vec<NotifyConfig>,
+}
+
+fn default_flag_stale_days() -> u32 {
+    30
+}
+
+/// The events a `[[notify]]` target can subscribe to (`*`: all of them).
+pub const NOTIFY_EVENTS: &[&str] = &[
+    "promotion.queued",
+    "promotion.approved",
+    "promotion.applied",
+    "promotion.rejected",
+    "promotion.stale",
+    "promotion.expired",
+    "flag.killed",
+    "token.rotation_failed",
+    "token.expiring",
+    "check.changed",
+    "job.failing",
+];
+
+/// How a notification is shaped: a generic JSON document, or a Slack incoming-webhook
+/// payload (`{"text": ...}`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyKind {
+    Webhook,
+    Slack,
+}
+
+impl NotifyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyKind::Webhook => "webhook",
+            NotifyKind::Slack => "slack",
+        }
+    }
+}
+
+/// One `[[notify]]` target.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// A name for the audit trail and the jobs page (default: `notify-<n>`).
+    pub name: Option<String>,
+    pub kind: NotifyKind,
+    /// Where to POST. Often carries a secret in its path (Slack): never logged or audited
+    /// beyond scheme, host and port.
+    #[serde(skip_serializing)]
+    pub url: String,
+    pub events: Vec<String>,
+}
+
+impl NotifyConfig {
+    /// The target's name: `name`, else `notify-<n>` (1-based position in the config).
+    pub fn display_name(&self, index: usize) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("notify-{}", index + 1))
+    }
+
+    pub fn wants(&self, event: &str) -> bool {
+        self.events.iter().any(|e| e == "*" || e == event)
+    }
+}
+
+/// A URL with its path and query cut: what may be logged and audited of a notify target.
+pub fn redacted_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{}://{h}:{p}/…", u.scheme()),
+            (Some(h), None) => format!("{}://{h}/…", u.scheme()),
+            _ => format!("{}:…", u.scheme()),
+        },
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
+fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => {
+            let d = d.to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 fn default_listen() -> String {
@@ -424,6 +518,10 @@ impl Config {
                 ));
             }
         }
+        self.validate_notify(env)?;
+        if self.flag_stale_days == 0 {
+            return err("flag_stale_days must be at least 1");
+        }
         if env == Env::Staging
             && (self.staging_source_url.is_some() || self.staging_source_key.is_some())
         {
@@ -457,6 +555,77 @@ impl Config {
             && code.trim().len() < 8
         {
             return err("admin_enrol_code must be at least 8 characters");
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// `[[notify]]` targets: a known kind, an https URL (http only on loopback), known
+    /// events, and a host that is not the other env's (a console never writes to the other
+    /// env: a staging console notifies only non-prod hosts). Every refusal names the field.
+    fn validate_notify(&self, env: Env) -> Result<(), ConfigError> {
+        let other = env.other();
+        for (i, target) in self.notify.iter().enumerate() {
+            let at = format!(
+                "[[notify]] #{}{}",
+                i + 1,
+                target
+                    .name
+                    .as_deref()
+                    .map(|n| format!(" `{n}`"))
+                    .unwrap_or_default()
+            );
+            if let Some(name) = &target.name
+                && !valid_name(name)
+            {
+                return err(format!(
+                    "{at}: name may only hold letters, digits, `-`, `_` and `.`"
+                ));
+            }
+            let url = Url::parse(&target.url)
+                .map_err(|e| ConfigError(format!("{at}: url is not a URL ({e})")))?;
+            let shown = redacted_url(&target.url);
+            match url.scheme() {
+                "https" => {}
+                "http" if is_loopback_host(&url) => {}
+                "http" => {
+                    return err(format!(
+                        "{at}: url {shown} must be https (http only on loopback: localhost, 127.0.0.1, ::1)"
+                    ));
+                }
+                s => return err(format!("{at}: url scheme `{s}` must be https")),
+            }
+            let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+            if names_env(&host, other) || self.env_of_url(&target.url).is_some_and(|e| e == other) {
+                return err(format!(
+                    "{at}: url host `{host}` is a {other} host, but this is the {env} console: a console notifies only its own env's targets"
+                ));
+            }
+            let names_other_app = self
+                .apps
+                .iter()
+                .filter_map(|a| a.promote_from.as_deref())
+                .any(|app| host.split('.').any(|label| label == app));
+            if names_other_app {
+                return err(format!(
+                    "{at}: url host `{host}` names a {other} app, but this is the {env} console"
+                ));
+            }
+            if target.events.is_empty() {
+                return err(format!(
+                    "{at}: events is empty; list some of {} (or \"*\")",
+                    NOTIFY_EVENTS.join(", ")
+                ));
+            }
+            for e in &target.events {
+                if e != "*" && !NOTIFY_EVENTS.contains(&e.as_str()) {
+                    return err(format!(
+                        "{at}: events: unknown event `{e}` (one of {}, or \"*\")",
+                        NOTIFY_EVENTS.join(", ")
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -793,5 +962,88 @@ mod tests {
         };
         let e = Config::parse("", bad).unwrap().resolve().unwrap_err().0;
         assert!(e.starts_with("trusted_proxies: `10.0.0.0/99`"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod notify_tests {
+    use super::*;
+
+    fn resolve(public_url: &str, notify: &str) -> Result<Resolved, ConfigError> {
+        let text = format!("public_url = \"{public_url}\"\n{notify}");
+        Config::parse(&text, |_| None)?.resolve()
+    }
+
+    fn target(url: &str, events: &str) -> String {
+        format!(
+            "[[notify]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{url}\"\nevents = [{events}]\n"
+        )
+    }
+
+    #[test]
+    fn notify_targets_are_refused_naming_the_field() {
+        let ok = resolve(
+            "http://staging.localhost:8080",
+            &target("https://hooks.example.com/x/y", "\"*\""),
+        );
+        assert!(ok.is_ok(), "{ok:?}");
+        assert!(
+            resolve(
+                "http://staging.localhost:8080",
+                &target("http://127.0.0.1:9/h", "\"flag.killed\"")
+            )
+            .is_ok()
+        );
+        let cases = [
+            (
+                target("http://hooks.example.com/s3cret", "\"*\""),
+                "must be https",
+            ),
+            (target("not a url", "\"*\""), "url is not a URL"),
+            (target("ftp://hooks.example.com/", "\"*\""), "scheme"),
+            (
+                target("https://hooks.prod.example.com/x", "\"*\""),
+                "is a prod host",
+            ),
+            (target("https://hooks.example.com/x", ""), "events is empty"),
+            (
+                target("https://hooks.example.com/x", "\"flag.exploded\""),
+                "unknown event `flag.exploded`",
+            ),
+        ];
+        for (notify, want) in cases {
+            let e = resolve("http://staging.localhost:8080", &notify).expect_err(&notify);
+            assert!(e.0.contains("[[notify]] #1 `ops`"), "{e}");
+            assert!(e.0.contains(want), "{notify}: {e}");
+            assert!(
+                !e.0.contains("s3cret"),
+                "the URL's path is not repeated: {e}"
+            );
+        }
+        // A prod console refuses a staging host the same way.
+        let e = resolve(
+            "http://prod.localhost:8080",
+            &target("https://staging.example.com/", "\"*\""),
+        )
+        .expect_err("staging host");
+        assert!(e.0.contains("is a staging host"), "{e}");
+        let e = resolve(
+            "http://prod.localhost:8080",
+            "[[notify]]\nkind = \"teams\"\nurl = \"https://x.example\"\nevents = [\"*\"]\n",
+        )
+        .expect_err("kind");
+        assert!(e.0.contains("kind") || e.0.contains("teams"), "{e}");
+    }
+
+    #[test]
+    fn redacted_urls_keep_only_scheme_host_and_port() {
+        assert_eq!(
+            redacted_url("https://hooks.slack.com/services/T/B/secret?x=1"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            redacted_url("http://127.0.0.1:9000/a"),
+            "http://127.0.0.1:9000/…"
+        );
     }
 }

@@ -9,6 +9,7 @@ pub mod env;
 pub mod flags;
 pub mod gate;
 pub mod invite;
+pub mod notify;
 pub mod promotion;
 pub mod rbac;
 pub mod restore;

@@ -5,11 +5,12 @@
 //!   PostgreSQL run each tick once; every run recorded; a panicking job is a failed run.
 //! - [`context`]: what a run gets — its `system:<job>` principal and the write gate.
 //! - One file per job: [`status_poll`], [`token_rotation_sweep`], [`promotion_expiry`],
-//!   [`session_purge`], [`audit_digest`].
+//!   [`session_purge`], [`audit_digest`], [`notify_delivery`].
 
 pub mod audit_digest;
 pub mod checkpoints;
 pub mod context;
+pub mod notify_delivery;
 pub mod promotion_expiry;
 pub mod schedule;
 pub mod scheduler;
@@ -85,6 +86,7 @@ pub fn builtin_jobs() -> Vec<Arc<dyn Job>> {
         Arc::new(promotion_expiry::PromotionExpiry),
         Arc::new(session_purge::SessionPurge),
         Arc::new(audit_digest::AuditDigest),
+        Arc::new(notify_delivery::NotifyDelivery),
     ]
 }
 

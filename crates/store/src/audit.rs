@@ -35,6 +35,9 @@ pub struct AuditTx {
     /// [`AuditTx::conn`] was handed out: the transaction may have changed state beyond
     /// its audit rows, so in-memory caches must re-read after it commits.
     changed: bool,
+    /// The `[[notify]]` targets: audited events that are notified get their outbox rows
+    /// in this transaction (`notify.rs`).
+    pub(crate) notify: Option<std::sync::Arc<crate::notify::NotifyRules>>,
 }
 
 impl Store {
@@ -83,6 +86,7 @@ impl Store {
             pending: Vec::new(),
             head: None,
             changed: false,
+            notify: self.notify_rules(),
         })
     }
 
@@ -103,6 +107,16 @@ impl AuditTx {
     pub fn conn(&mut self) -> &mut AnyConnection {
         self.changed = true;
         &mut self.tx
+    }
+
+    /// The connection, for bookkeeping no cache reads (the notification outbox).
+    pub(crate) fn raw_conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+
+    /// The events recorded so far.
+    pub(crate) fn pending_events(&self) -> &[AuditEvent] {
+        &self.pending
     }
 
     /// Record an event for this transaction. It is redacted and stamped with the
@@ -134,6 +148,8 @@ impl AuditTx {
                 "refusing to commit a change without an audit row".into(),
             ));
         }
+        // The notifications these events stand for join the same transaction.
+        crate::notify::enqueue_audited(&mut self).await?;
         let (mut last_id, mut last_hash) = match self.head.take() {
             Some(head) => head,
             None => self.lock_head().await?,

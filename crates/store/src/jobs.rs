@@ -13,12 +13,13 @@ use sqlx::any::AnyRow;
 use crate::{AuditTx, Result, Store, StoreError, now_ms};
 
 /// Every job the console knows, in the order the jobs page lists them.
-pub const JOB_NAMES: [&str; 5] = [
+pub const JOB_NAMES: [&str; 6] = [
     "status-poll",
     "token-rotation-sweep",
     "promotion-expiry",
     "session-purge",
     "audit-digest",
+    "notify-delivery",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -233,15 +234,30 @@ impl Store {
     pub async fn finish_job_run(&self, id: i64, outcome: RunOutcome, message: &str) -> Result<()> {
         let now = now_ms();
         let message: String = message.chars().take(2000).collect();
-        sqlx::query(
-            "UPDATE console_job_runs SET finished_at = $1, duration_ms = $1 - started_at, outcome = $2, message = $3 WHERE id = $4",
+        let mut tx = self.pool.begin().await?;
+        let job: Option<String> = sqlx::query_scalar(
+            "UPDATE console_job_runs SET finished_at = $1, duration_ms = $1 - started_at, outcome = $2, message = $3 WHERE id = $4 RETURNING job",
         )
         .bind(now)
         .bind(outcome.as_str())
-        .bind(message)
+        .bind(message.clone())
         .bind(id)
-        .execute(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        // A failed run is notified (`job.failing`), in the transaction that records it.
+        if outcome == RunOutcome::Failed
+            && let (Some(job), Some(rules)) = (job, self.notify_rules())
+        {
+            let mut n = raxx_core::notify::Notification::new(
+                "job.failing",
+                format!("Job {job} failed: {message}"),
+            );
+            n.link = Some(format!("{}/jobs", rules.origin));
+            n.target_type = Some("job".into());
+            n.target_id = Some(job);
+            crate::notify::enqueue_in(&mut tx, &rules, &n).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

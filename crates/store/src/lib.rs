@@ -12,10 +12,12 @@ pub mod changes;
 pub mod checks;
 pub mod connect;
 pub mod customers;
+pub mod flag_usage;
 pub mod flags;
 pub mod identity;
 pub mod jobs;
 pub mod keys;
+pub mod notify;
 pub mod passkeys;
 pub mod review;
 pub mod sessions;
@@ -170,6 +172,8 @@ pub struct Store {
     env: Env,
     /// When cached reads may be trusted without a round trip (see [`changes`]).
     changes: std::sync::Arc<changes::ChangeSignal>,
+    /// The `[[notify]]` targets, set once at start-up (`notify.rs`).
+    notify: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<notify::NotifyRules>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -219,6 +223,7 @@ impl Store {
             backend,
             env,
             changes: Default::default(),
+            notify: Default::default(),
         })
     }
 

@@ -5,7 +5,7 @@
 use axum::body::{Body, to_bytes};
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use raxx_core::Env;
@@ -316,7 +316,11 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
     let mut claimed_env: Option<Env> =
         header_str(&parts.headers, "x-console-env").and_then(|v| v.parse().ok());
     let mut body = body;
-    if route.class.is_write() {
+    // A read with an unsafe method (the playground's `POST .../evaluate`): an operator's
+    // session must carry the CSRF token on it like on a write (`docs/decisions.md`).
+    let unsafe_read = !route.class.is_write()
+        && !matches!(route.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if route.class.is_write() || unsafe_read {
         let is_form = header_str(&parts.headers, "content-type")
             .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
         let mut token = header_str(&parts.headers, "x-csrf-token").map(str::to_string);
@@ -401,6 +405,30 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
         {
             *message = problem.to_string();
         }
+        return deny(
+            &state,
+            route,
+            &parts,
+            session_reason,
+            &request_id,
+            ip,
+            &principal,
+            admin,
+            session,
+            denial,
+        )
+        .await;
+    }
+
+    if unsafe_read && matches!(principal, Principal::Operator { .. }) && csrf != Csrf::Valid {
+        let denial = Denial::Csrf {
+            message: if csrf == Csrf::CrossSite {
+                "cross-site request refused".into()
+            } else {
+                "the form's security token is missing or expired; reload the page and try again"
+                    .into()
+            },
+        };
         return deny(
             &state,
             route,

@@ -328,6 +328,9 @@ pub async fn serve(
     let _upkeep = AbortOnDrop(upkeep);
     // Writes the keys' "last used" in batches (keycache.rs); stops on return.
     let usage = crate::keycache::UsageFlusher::start(state.key_cache.clone(), state.store.clone());
+    // Adds the flags' OFREP evaluation counts to the database (flags/usage.rs).
+    let flag_usage =
+        crate::flags::usage::UsageFlusher::start(state.flag_cache.clone(), state.store.clone());
     let app = build_router(state);
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -374,5 +377,6 @@ pub async fn serve(
         tracing::warn!("shutdown grace ran out; closing the remaining connections");
     }
     usage.finish().await;
+    flag_usage.finish().await;
     Ok(())
 }

@@ -53,6 +53,22 @@ impl AppState {
             cfg.config.session.absolute_hours,
         );
         let customers = crate::customers::open_customer_db(&cfg).map_err(anyhow::Error::msg)?;
+        // `[[notify]]`: audited events get their outbox rows in their own transaction.
+        store.set_notify(raxx_store::notify::NotifyRules {
+            origin: cfg.origin.clone(),
+            env: cfg.env,
+            targets: cfg
+                .config
+                .notify
+                .iter()
+                .enumerate()
+                .map(|(i, t)| raxx_store::notify::NotifyTarget {
+                    name: t.display_name(i),
+                    kind: t.kind,
+                    events: t.events.clone(),
+                })
+                .collect(),
+        });
         Ok(AppState {
             customers: Arc::new(customers),
             flag_cache: Default::default(),

@@ -278,7 +278,7 @@ async fn run_now_is_a_gated_audited_write_of_job() {
         let (status, body) = get(&staging, &nobody, "/api/v1/jobs").await;
         assert_eq!(status, 200);
         let v: Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(v["jobs"].as_array().map(Vec::len), Some(5));
+        assert_eq!(v["jobs"].as_array().map(Vec::len), Some(6));
         assert_eq!(v["jobs"][3]["queued"], 1);
 
         // On prod the same write needs console-job-admin.

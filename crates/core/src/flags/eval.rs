@@ -166,9 +166,96 @@ pub struct Evaluation<'f> {
 }
 
 /// Evaluates one flag against a context. Never panics; allocates only on error.
+///
+/// This is [`explain`] with a tracer that records nothing (it compiles to the same walk
+/// with the bookkeeping removed): OFREP and the playground cannot diverge.
 pub fn evaluate<'f>(
     flag: &'f Flag,
     ctx: &EvaluationContext,
+) -> Result<Evaluation<'f>, EvaluationError> {
+    walk(flag, ctx, &mut ())
+}
+
+/// Why one rule did not serve: the first condition of `rule.when` that failed, and the
+/// context's value for its attribute (`None`: absent or `null`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConditionMiss {
+    /// The index of the failed condition in the rule's `when`.
+    pub condition: usize,
+    pub actual: Option<Value>,
+}
+
+/// What happened to one rule during an evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RuleStep {
+    /// Every condition held: this rule decided (a `serve`, or a rollout).
+    Matched {
+        rule: usize,
+        /// The rollout bucket (0..10 000) of the targeting key, for a rollout rule.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bucket: Option<u64>,
+    },
+    /// A condition failed: the walk went on to the next rule.
+    Missed { rule: usize, miss: ConditionMiss },
+}
+
+/// [`evaluate`]'s result, with the walk that produced it: for every rule reached, whether it
+/// matched or which condition failed first. Rules after the matching one were not reached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation<'f> {
+    pub result: Result<Evaluation<'f>, EvaluationError>,
+    pub steps: Vec<RuleStep>,
+}
+
+impl Explanation<'_> {
+    /// The index of the rule that decided, if one did.
+    pub fn matched_rule(&self) -> Option<usize> {
+        self.steps.iter().find_map(|s| match s {
+            RuleStep::Matched { rule, .. } => Some(*rule),
+            RuleStep::Missed { .. } => None,
+        })
+    }
+}
+
+/// Evaluates like [`evaluate`] (the same walk) and records why each rule matched or not.
+pub fn explain<'f>(flag: &'f Flag, ctx: &EvaluationContext) -> Explanation<'f> {
+    let mut steps = Vec::with_capacity(flag.rules.len());
+    let result = walk(flag, ctx, &mut steps);
+    Explanation { result, steps }
+}
+
+/// What the walk reports; `()` reports nothing and costs nothing.
+trait Tracer {
+    fn missed(&mut self, rule: usize, condition: usize, ctx: &EvaluationContext, attr: &str);
+    fn matched(&mut self, rule: usize, bucket: Option<u64>);
+}
+
+impl Tracer for () {
+    #[inline(always)]
+    fn missed(&mut self, _: usize, _: usize, _: &EvaluationContext, _: &str) {}
+    #[inline(always)]
+    fn matched(&mut self, _: usize, _: Option<u64>) {}
+}
+
+impl Tracer for Vec<RuleStep> {
+    fn missed(&mut self, rule: usize, condition: usize, ctx: &EvaluationContext, attr: &str) {
+        let actual = ctx.get(attr).filter(|v| !v.is_null()).cloned();
+        self.push(RuleStep::Missed {
+            rule,
+            miss: ConditionMiss { condition, actual },
+        });
+    }
+    fn matched(&mut self, rule: usize, bucket: Option<u64>) {
+        self.push(RuleStep::Matched { rule, bucket });
+    }
+}
+
+#[inline(always)]
+fn walk<'f>(
+    flag: &'f Flag,
+    ctx: &EvaluationContext,
+    tracer: &mut impl Tracer,
 ) -> Result<Evaluation<'f>, EvaluationError> {
     if !flag.enabled {
         return serve(flag, &flag.default_variant, Reason::Disabled);
@@ -176,14 +263,19 @@ pub fn evaluate<'f>(
     if flag.rules.is_empty() {
         return serve(flag, &flag.default_variant, Reason::Static);
     }
-    for rule in &flag.rules {
-        if !rule.when.iter().all(|c| condition_holds(c, ctx)) {
+    for (index, rule) in flag.rules.iter().enumerate() {
+        if let Some(failed) = rule.when.iter().position(|c| !condition_holds(c, ctx)) {
+            tracer.missed(index, failed, ctx, &rule.when[failed].attr);
             continue;
         }
         return match &rule.serve {
-            Serve::Variant(variant) => serve(flag, variant, Reason::TargetingMatch),
+            Serve::Variant(variant) => {
+                tracer.matched(index, None);
+                serve(flag, variant, Reason::TargetingMatch)
+            }
             Serve::Rollout(weights) => {
                 let Some(targeting_key) = ctx.targeting_key() else {
+                    tracer.matched(index, None);
                     return Err(EvaluationError::new(
                         ErrorCode::TargetingKeyMissing,
                         format!(
@@ -193,6 +285,7 @@ pub fn evaluate<'f>(
                     ));
                 };
                 let bucket = rollout_bucket(&flag.key, targeting_key);
+                tracer.matched(index, Some(bucket));
                 match pick_rollout(weights.iter().map(|(v, w)| (v.as_str(), *w)), bucket) {
                     Some(variant) => serve(flag, variant, Reason::Split),
                     None => Err(EvaluationError::new(

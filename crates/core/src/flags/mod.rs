@@ -23,7 +23,8 @@ pub use diff::{
     ChangeKind, FieldChange, FlagChange, FlagField, content_hash, diff_flag, diff_flags,
 };
 pub use eval::{
-    ErrorCode, Evaluation, EvaluationContext, EvaluationError, Reason, evaluate, rollout_bucket,
+    ConditionMiss, ErrorCode, Evaluation, EvaluationContext, EvaluationError, Explanation, Reason,
+    RuleStep, evaluate, explain, rollout_bucket,
 };
 pub use file::{
     FileFormat, FlagsFileError, MAX_FILE_BYTES, MAX_FLAGS, parse_flags_file, to_file_json,

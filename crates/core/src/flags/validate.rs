@@ -263,7 +263,7 @@ fn check_condition(c: &Condition) -> Result<(), String> {
 }
 
 /// A short description of a JSON value for error messages: `the string "yes"`, `1.5`.
-pub(crate) fn describe_json(value: &Value) -> String {
+pub fn describe_json(value: &Value) -> String {
     match value {
         Value::Null => "null".to_owned(),
         Value::Bool(b) => format!("the boolean {b}"),

@@ -270,7 +270,19 @@ pub async fn get_flags(
     authorize_app(&state, &ctx, &app).await?;
     known_app(&state, &app)?;
     let flags = state.store.flag_state(&app).await?;
-    Ok(Json(state_json(&state, &flags)))
+    let mut body = state_json(&state, &flags);
+    // Each flag's OFREP usage and whether it is stale (flags/usage.rs).
+    let usage = state.store.flag_usage(&app).await?;
+    let (now, days) = (raxx_store::now_ms(), state.cfg.config.flag_stale_days);
+    for item in &mut body.flags {
+        item.usage = Some(super::usage::usage_view(
+            usage.get(&item.key),
+            item.updated_at,
+            now,
+            days,
+        ));
+    }
+    Ok(Json(body))
 }
 
 /// One flag of an app's state. Times are unix milliseconds.
@@ -283,6 +295,9 @@ pub struct StoredFlagView {
     /// the flag as the flags file defines it
     #[schema(value_type = AnyJson)]
     pub definition: Value,
+    /// OFREP evaluations and staleness (`GET /api/v1/apps/{app}/flags` only)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<super::usage::UsageView>,
 }
 
 /// An app's flag state.
@@ -311,6 +326,7 @@ pub fn state_json(state: &AppState, flags: &FlagState) -> FlagStateView {
                 updated_at: s.updated_at,
                 updated_by: s.updated_by.clone(),
                 definition: json!(s.flag),
+                usage: None,
             })
             .collect(),
     }

@@ -29,11 +29,32 @@ pub struct CachedFlags {
     pub state: FlagState,
     /// [`etag_for`] of `flags`: computed once per revision.
     pub etag: String,
+    /// Each flag's OFREP evaluation counter (`usage.rs`), in key order like `flags.flags`.
+    pub counters: std::collections::BTreeMap<String, Arc<super::usage::FlagCounter>>,
+}
+
+impl CachedFlags {
+    /// Count one evaluation of `key` (no lock, no write: `usage.rs`).
+    #[inline]
+    pub fn count(&self, key: &str) {
+        if let Some(c) = self.counters.get(key) {
+            c.hit();
+        }
+    }
+
+    /// Count one evaluation of every flag (a bulk evaluation).
+    #[inline]
+    pub fn count_all(&self) {
+        for c in self.counters.values() {
+            c.hit();
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 pub struct FlagCache {
     apps: RwLock<HashMap<String, Entry>>,
+    usage: super::usage::UsageCounters,
 }
 
 #[derive(Debug)]
@@ -44,6 +65,11 @@ struct Entry {
 }
 
 impl FlagCache {
+    /// The OFREP evaluation counters (`usage.rs`).
+    pub fn usage(&self) -> &super::usage::UsageCounters {
+        &self.usage
+    }
+
     /// The app's current state: from memory when nothing changed since it was read, or
     /// when its revision has not moved.
     pub async fn get(&self, store: &Store, app: &str) -> Result<Arc<CachedFlags>, StoreError> {
@@ -83,8 +109,14 @@ impl FlagCache {
         // reloads; it can never pin old flags under a new revision.
         let state = store.flag_state(app).await?;
         let flags = state.app_flags();
+        let counters = flags
+            .flags
+            .keys()
+            .map(|k| (k.clone(), self.usage.counter(app, k)))
+            .collect();
         let fresh = Arc::new(CachedFlags {
             revision: state.revision,
+            counters,
             etag: etag_for(&flags),
             flags,
             state,

@@ -14,9 +14,11 @@ mod cache;
 pub mod ofrep;
 pub(crate) mod page_cache;
 pub mod pages;
+pub mod playground;
 pub mod promote;
 mod review_view;
 pub mod source;
+pub mod usage;
 mod view;
 
 use axum::http::Method;
@@ -60,6 +62,11 @@ pub fn routes() -> Vec<Route> {
         route!(POST "/api/v1/promotions/{id}/reject", ProdWrite, Role(FLAG), "flag.promotion.reject", api::reject, doc = ApiDoc::reply::<api::PromotionView>().body::<api::ReasonBody>().path::<IntId>()),
         route!(POST "/api/v1/apps/{app}/flags/{key}/kill", ProdWrite, Role(FLAG), "flag.kill", api::kill, doc = ApiDoc::reply::<api::Killed>().body::<api::ReasonBody>().path::<AppFlag>()),
         route!(POST "/api/v1/apps/{app}/flags/{key}/restore", ProdWrite, Role(FLAG), "flag.restore", api::restore, doc = ApiDoc::reply::<api::PromotionView>().status(201).body::<api::ReasonBody>().path::<AppFlag>()),
+        // The playground: what every flag serves to a context, and why (reads; POST still
+        // needs an operator's CSRF token, `gate.rs`).
+        route!(POST "/api/v1/apps/{app}/evaluate", Read, Role(FLAG), "flag.playground", playground::api_evaluate, doc = ApiDoc::reply::<crate::apidoc::AnyJson>().body::<playground::EvaluateBody>().query::<playground::EvaluateQuery>()),
+        route!(GET "/apps/{app}/playground", Read, Role(FLAG), "flag.playground", playground::show),
+        route!(POST "/apps/{app}/playground", Read, Role(FLAG), "flag.playground", playground::submit),
         // Pages.
         route!(GET "/flags", Read, Role(FLAG), "flag.list", pages::index),
         route!(GET "/apps/{app}/flags", Read, Role(FLAG), "flag.list", pages::app_flags),

@@ -57,6 +57,7 @@ async fn evaluate_flag_inner(state: &AppState, ctx: &Ctx, key: String, body: Bod
         Ok(f) => f,
         Err(r) => return r,
     };
+    flags.count(&key);
     let mut result = evaluate_one(&flags.flags, &key, &context);
     result.set_metadata(metadata(&flags, &key));
     (status(result.http_status()), Json(&result)).into_response()
@@ -94,6 +95,8 @@ async fn evaluate_flags_inner(
         Ok(f) => f,
         Err(r) => return r,
     };
+    // A bulk evaluation (or a 304: the app goes on using the same answers) counts every flag.
+    flags.count_all();
     let etag = bulk_etag(&flags.etag, &context);
     let etag_value = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\""));
     let cache = (

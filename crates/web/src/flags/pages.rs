@@ -139,6 +139,42 @@ struct AppFlagsPage<'a> {
     last_file: Option<&'a LastFileView>,
     promote_from: Option<&'a str>,
     can_promote: bool,
+    /// Each flag's OFREP usage and staleness, in key order (`usage.rs`).
+    usage: Vec<UsageRow>,
+    stale_days: u32,
+}
+
+/// One flag's usage on the flags pages.
+pub struct UsageRow {
+    pub key: String,
+    pub evaluations: i64,
+    pub last_evaluated: String,
+    pub stale: bool,
+}
+
+/// The usage rows of `flags` (one database read: the stored counts).
+async fn usage_rows(
+    state: &AppState,
+    app: &str,
+    flags: &raxx_store::flags::FlagState,
+) -> AppResult<Vec<UsageRow>> {
+    let usage = state.store.flag_usage(app).await?;
+    let (now, days) = (raxx_store::now_ms(), state.cfg.config.flag_stale_days);
+    Ok(flags
+        .flags
+        .iter()
+        .map(|(key, s)| {
+            let v = super::usage::usage_view(usage.get(key), s.updated_at, now, days);
+            UsageRow {
+                key: key.clone(),
+                evaluations: v.evaluations,
+                last_evaluated: v
+                    .last_evaluated_at
+                    .map_or_else(|| "never".to_owned(), |t| format!("{} UTC", fmt_time(t))),
+                stale: v.stale,
+            }
+        })
+        .collect())
 }
 
 #[derive(Deserialize, Default)]
@@ -169,10 +205,12 @@ pub async fn app_flags(
             && promote_from.is_some()
             && ctx.can_write(Resource::Flag),
         promote_from,
+        usage: usage_rows(&state, &app, &cached.state).await?,
+        stale_days: state.cfg.config.flag_stale_days,
         app: &app,
     };
     // The table is most of the page: size the buffer for it and the layout around it.
-    Ok(render_sized(&t, t.table.len() + 8192))
+    Ok(render_sized(&t, t.table.len() + 8192 + t.usage.len() * 200))
 }
 
 pub struct FlagView {
@@ -193,6 +231,8 @@ struct FlagPage {
     can_kill: bool,
     /// Killed (disabled by the kill switch) and the operator may queue a restore.
     can_restore: bool,
+    usage: Option<UsageRow>,
+    stale_days: u32,
 }
 
 /// `GET /apps/{app}/flags/{key}`: variants, rules in words, history; the kill switch on prod.
@@ -225,8 +265,14 @@ pub async fn flag(
                     .first()
                     .is_some_and(|h| h.version == s.version && h.via == "kill")
         });
+    let usage = usage_rows(&state, &app, &cached.state)
+        .await?
+        .into_iter()
+        .find(|u| u.key == key);
     Ok(render(&FlagPage {
         layout: Layout::new(&state, Some(&ctx), format!("{key} · {app}"), "Flags"),
+        usage,
+        stale_days: state.cfg.config.flag_stale_days,
         history: history_rows(&key, &history),
         flag,
         can_kill,

@@ -365,3 +365,134 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn explain_names_the_first_failed_condition_of_each_earlier_rule() {
+    let f = flag(json!([
+        {"when": [{"attr": "email", "op": "ends_with", "value": "@raxx.app"}], "serve": "a"},
+        {"when": [
+            {"attr": "country", "op": "eq", "value": "DE"},
+            {"attr": "plan", "op": "in", "value": ["pro"]}
+        ], "serve": "b"},
+        {"rollout": {"a": 50, "b": 50}}
+    ]));
+    let context = ctx(json!({"targetingKey": "u-1", "email": "x@example.com", "country": "DE"}));
+    let e = explain(&f, &context);
+    assert_eq!(e.result, evaluate(&f, &context));
+    assert_eq!(e.matched_rule(), Some(2));
+    assert_eq!(
+        e.steps[..2],
+        [
+            RuleStep::Missed {
+                rule: 0,
+                miss: ConditionMiss {
+                    condition: 0,
+                    actual: Some(json!("x@example.com"))
+                }
+            },
+            // `country` held; `plan` is absent.
+            RuleStep::Missed {
+                rule: 1,
+                miss: ConditionMiss {
+                    condition: 1,
+                    actual: None
+                }
+            },
+        ]
+    );
+    assert!(
+        matches!(e.steps[2], RuleStep::Matched { rule: 2, bucket: Some(b) } if b == rollout_bucket("new-checkout", "u-1"))
+    );
+    // A disabled flag walks no rule.
+    let mut off = f.clone();
+    off.enabled = false;
+    let e = explain(&off, &context);
+    assert!(e.steps.is_empty());
+    assert_eq!(e.result.map(|r| r.reason), Ok(Reason::Disabled));
+}
+
+/// An arbitrary flag over a few attributes: several rules of up to three conditions each,
+/// some serving, some rolling out, enabled or not.
+fn arb_flag() -> impl proptest::strategy::Strategy<Value = Flag> {
+    use proptest::prelude::*;
+    let condition = (
+        prop_oneof![
+            Just("email"),
+            Just("user"),
+            Just("user.plan"),
+            Just("targetingKey")
+        ],
+        prop_oneof![
+            Just(("eq", json!("x"))),
+            Just(("neq", json!(1))),
+            Just(("in", json!(["a", 1, null]))),
+            Just(("not_in", json!([true]))),
+            Just(("starts_with", json!("a"))),
+            Just(("contains", json!("b"))),
+            Just(("gte", json!(0))),
+            Just(("semver_gte", json!("1.2.3-rc.1"))),
+        ],
+    )
+        .prop_map(|(attr, (op, value))| json!({"attr": attr, "op": op, "value": value}));
+    let rule = (
+        proptest::collection::vec(condition, 0..4),
+        prop_oneof![Just(json!("a")), Just(json!("b")), Just(Value::Null)],
+        0u32..=100,
+    )
+        .prop_map(|(when, serve, split)| {
+            if serve.is_null() {
+                json!({"when": when, "rollout": {"a": split, "b": 100 - split}})
+            } else {
+                json!({"when": when, "serve": serve})
+            }
+        });
+    (proptest::collection::vec(rule, 0..6), any::<bool>()).prop_map(|(rules, enabled)| {
+        let mut f = flag(Value::from(rules));
+        f.enabled = enabled;
+        f
+    })
+}
+
+proptest::proptest! {
+    /// The playground's explanation is OFREP's answer, and says truthfully why: each missed
+    /// rule's named condition fails and the ones before it hold; the matched rule's all hold;
+    /// rules are walked in order and the walk stops at the match.
+    #[test]
+    fn explain_agrees_with_evaluate(f in arb_flag(), value in arb_json()) {
+        let Ok(context) = EvaluationContext::from_value(value) else { return Ok(()) };
+        let e = explain(&f, &context);
+        proptest::prop_assert_eq!(&e.result, &evaluate(&f, &context));
+        if !f.enabled || f.rules.is_empty() {
+            proptest::prop_assert!(e.steps.is_empty());
+            return Ok(());
+        }
+        for (i, step) in e.steps.iter().enumerate() {
+            match step {
+                RuleStep::Missed { rule, miss } => {
+                    proptest::prop_assert_eq!(*rule, i);
+                    let when = &f.rules[*rule].when;
+                    proptest::prop_assert!(!condition_holds(&when[miss.condition], &context));
+                    proptest::prop_assert!(when[..miss.condition].iter().all(|c| condition_holds(c, &context)));
+                }
+                RuleStep::Matched { rule, .. } => {
+                    proptest::prop_assert_eq!(*rule, i);
+                    proptest::prop_assert_eq!(i, e.steps.len() - 1);
+                    proptest::prop_assert!(f.rules[*rule].when.iter().all(|c| condition_holds(c, &context)));
+                }
+            }
+        }
+        match e.matched_rule() {
+            None => {
+                proptest::prop_assert_eq!(e.steps.len(), f.rules.len());
+                proptest::prop_assert_eq!(e.result.map(|r| r.reason), Ok(Reason::Default));
+            }
+            Some(_) => {
+                let reason = e.result.as_ref().map(|r| r.reason).map_err(|err| err.code);
+                proptest::prop_assert!(matches!(
+                    reason,
+                    Ok(Reason::TargetingMatch | Reason::Split) | Err(ErrorCode::TargetingKeyMissing)
+                ));
+            }
+        }
+    }
+}
