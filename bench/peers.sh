@@ -35,7 +35,8 @@ edge_bin() { echo "$PEERS/edge/bin/unleash-edge"; }
 install_edge() {
     local bin
     bin=$(edge_bin)
-    if [[ -x $bin ]] && "$bin" --version 2>/dev/null | grep -q "$EDGE_VERSION"; then
+    # unleash-edge has no --version: the install leaves a stamp with the version it built.
+    if [[ -x $bin && $(cat "$PEERS/edge/VERSION" 2>/dev/null) == "$EDGE_VERSION" ]]; then
         log "unleash-edge $EDGE_VERSION is installed: $bin"
         return 0
     fi
@@ -91,7 +92,8 @@ EOF
         cargo install unleash-edge --version "=$EDGE_VERSION" --locked --no-default-features --root "$PEERS/edge" ||
         die "cargo install unleash-edge failed"
     [[ -x $bin ]] || die "cargo install left no $bin"
-    log "installed $("$bin" --version 2>/dev/null | head -1): $bin"
+    echo "$EDGE_VERSION" >"$PEERS/edge/VERSION"
+    log "installed unleash-edge $EDGE_VERSION: $bin"
 }
 
 # unleash-server 8 wants Node ≥ 22. When the system's node is older, Node 22 comes from the
