@@ -193,6 +193,7 @@ DB_RAW=bench_raw_$TAG
 DB_UNLEASH=bench_unleash_$TAG
 
 write_config() { # file port database_url
+    local n i
     cat >"$1" <<EOF
 public_url = "http://staging.localhost:$2"
 listen = "127.0.0.1:$2"
@@ -872,12 +873,12 @@ perf() { printf '%s req/s · p50 %s · p99 %s' "$(fmt_int "$(res "$1.rps")")" "$
             echo "| 4 | audit API, $(fmt_int "$rows") rows, $desc ($(res "$kk.entries") rows) | p50 $(fmt_ms "$(res "$kk.p50_us")") · p99 $(fmt_ms "$(res "$kk.p99_us")") (HTTP, incl. its audit.view row); SQL alone p99 $(fmt_ms "$(res "$kk.sql_p99_us")") | | | $tgt |"
         done
     done
-    for c in 32; do
+    for c in $(want 10 && echo 32); do
         echo "| 10 | audited writes to 32 apps (one per client), 32 clients, PostgreSQL | $(perf w10.apply32) | one app, 32 clients: $(fmt_int "$(res w3.apply.32.rps)") req/s | $(ratio "$(res w10.apply32.rps)" "$(res w3.apply.32.rps)") of one app | information: the chain-head ceiling, writes/s |"
     done
-    echo "| 10 | sign-in (\`POST /auth/link\`), alone | p50 $(res w10.idle.p50_ms) ms · p99 $(res w10.idle.p99_ms) ms (n=$(res w10.idle.n)) | | | |"
-    echo "| 10 | sign-in beside 32 clients writing to 32 apps | p50 $(res w10.busy.p50_ms) ms · p99 $(res w10.busy.p99_ms) ms (n=$(res w10.busy.n), failed $(res w10.busy.failed): $(res w10.busy.failed_as)) | | | information |"
-    for n in $SCALE; do
+    want 10 && echo "| 10 | sign-in (\`POST /auth/link\`), alone | p50 $(res w10.idle.p50_ms) ms · p99 $(res w10.idle.p99_ms) ms (n=$(res w10.idle.n)) | | | |"
+    want 10 && echo "| 10 | sign-in beside 32 clients writing to 32 apps | p50 $(res w10.busy.p50_ms) ms · p99 $(res w10.busy.p99_ms) ms (n=$(res w10.busy.n), failed $(res w10.busy.failed): $(res w10.busy.failed_as)) | | | information |"
+    for n in $(want 7 && echo "$SCALE"); do
         rb=$(res "w7.raxx.$n.body")
         eb=$(res "w7.edge.$n.body")
         bpf() { awk -v b="$1" -v n="$2" 'BEGIN { if (b == "") print "—"; else printf "%.0f B/flag", b / n }'; }
