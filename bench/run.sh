@@ -1,43 +1,62 @@
 #!/usr/bin/env bash
-# bench/run.sh: raxx-console measured side by side with unleash-server 7.5.1 (issue 9).
+# bench/run.sh: raxx-console measured side by side with Unleash Edge and unleash-server 8
+# (issues 9 and 18).
 #
-# One command: builds (release), sets up databases, consoles and the peer, runs workloads
-# 1–6, tears everything down and prints a Markdown table (also written to $BENCH_OUT).
+# One command: builds (release), installs the peers outside the repository when missing
+# (bench/peers.sh), sets up databases, consoles and the peers, runs workloads 1–10, tears
+# everything down and prints a Markdown table (also written to $BENCH_OUT) and the scaling
+# chart (SVG, beside the table).
 # Every load run is bounded (wrk -d), all traffic goes to 127.0.0.1, nothing here runs in
 # the test suite. See bench/README.md for what each workload measures.
 #
 # Knobs (environment):
-#   BENCH_DURATION=10      seconds per measured wrk run (after BENCH_WARMUP seconds of warm-up)
-#   BENCH_WARMUP=2
+#   BENCH_DURATION=5       seconds per measured wrk run (after BENCH_WARMUP seconds of warm-up)
+#   BENCH_WARMUP=1
 #   BENCH_CONNECTIONS=16   fixed concurrency of workloads 1 and 2
 #   BENCH_AUDIT_ROWS="1000000 10000000"   audit log sizes of workload 4 ("" skips it)
 #   BENCH_SERVER_CPU=0 BENCH_CLIENT_CPU=1 servers on one core, wrk/pgbench on the other
 #   BENCH_PG=postgres://postgres@127.0.0.1:5432   a PostgreSQL with trust auth
-#   UNLEASH_DIR=/tmp/raxx-bench-unleash   where `npm install unleash-server@7.5.1` goes
+#   BENCH_PEERS=../peers   where the peers are installed (outside the repository; bench/peers.sh)
+#   UNLEASH_DIR=$BENCH_PEERS/unleash8   where `npm install unleash-server@8.2.0` goes
+#   BENCH_SKIP_EDGE=1      run without Unleash Edge (its first build takes 20–40 minutes)
+#   BENCH_SCALE="1 10 100 1000 10000"  flags per app of workload 7
+#   BENCH_SCALE_DURATION=5 seconds per point of workloads 7–10 (after 1 s of warm-up)
+#   BENCH_APPS=1000 BENCH_KEYS=10000   workload 8's apps and client keys
 #   BENCH_SKIP_BUILD=1     use the existing target/release binaries
 #   BENCH_COOLDOWN=90      after the build, wait up to this long for the 1-minute load to drop below 1
 #   BENCH_SKIP_UNLEASH=1   run without the peer
 #   BENCH_OUT=FILE         where to write the table (default: $WORK/table.md, printed path)
-#   BENCH_WORKLOADS="1 2 3 4 5 6"   run only some (figures of the others show as missing)
+#   BENCH_WORKLOADS="1 2 3 4 5 6 7 8 9 10"   run only some (figures of the others show as missing)
 #   BENCH_KEEP=1           keep the work folder (logs, flags files, raw wrk output)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
-DUR=${BENCH_DURATION:-10}
-WARM=${BENCH_WARMUP:-2}
+DUR=${BENCH_DURATION:-5}
+WARM=${BENCH_WARMUP:-1}
 CONC=${BENCH_CONNECTIONS:-16}
 AUDIT_ROWS=${BENCH_AUDIT_ROWS-"1000000 10000000"}
 SCPU=${BENCH_SERVER_CPU:-0}
 CCPU=${BENCH_CLIENT_CPU:-1}
 PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
-UNLEASH_DIR=${UNLEASH_DIR:-/tmp/raxx-bench-unleash}
-UNLEASH_VERSION=7.5.1
+PEERS=${BENCH_PEERS:-$(dirname "$ROOT")/peers}
+UNLEASH_DIR=${UNLEASH_DIR:-$PEERS/unleash8}
+UNLEASH_VERSION=${UNLEASH8_VERSION:-8.2.0}
+EDGE_BIN=$PEERS/edge/bin/unleash-edge
+SCALE=${BENCH_SCALE:-"1 10 100 1000 10000"}
+SDUR=${BENCH_SCALE_DURATION:-5}
+N_APPS=${BENCH_APPS:-1000}
+N_KEYS=${BENCH_KEYS:-10000}
+# Most flags one app may have (raxx_core::flags::file::MAX_FLAGS): bigger sizes run on Edge only.
+MAX_FLAGS=1000
 WORK=$(mktemp -d /tmp/raxx-bench.XXXXXX)
 OUT=${BENCH_OUT:-$WORK/table.md}
 RES=$WORK/results.env
 TAG=$$
-P_SQLITE=18181 P_PG=18182 P_AUDIT=18183 P_UNLEASH=18242
+P_SQLITE=18181 P_PG=18182 P_AUDIT=18183 P_APPS=18184 P_UNLEASH=18242 P_EDGE=18243
+P_MI=(18191 18192 18193)
+EDGE_TOKEN="*:development.raxx-bench-edge-$TAG"
+UNLEASH_FRONTEND="default:development.raxx-bench-frontend-$TAG"
 UNLEASH_ADMIN="*:*.raxx-bench-admin-$TAG"
 UNLEASH_CLIENT="default:development.raxx-bench-client-$TAG"
 UNLEASH_PASSWORD="Bench-$TAG-pw!"
@@ -52,13 +71,13 @@ set_res() { printf '%s=%s\n' "$1" "$2" >>"$RES"; }
 res() { local v; v=$(grep -E "^$1=" "$RES" | tail -1 | cut -d= -f2-); printf '%s' "${v:-}"; }
 psql_pg() { psql "$PG/postgres" -v ON_ERROR_STOP=1 -qAt "$@"; }
 export PGOPTIONS='-c client_min_messages=warning'
-want() { [[ " ${BENCH_WORKLOADS:-1 2 3 4 5 6} " == *" $1 "* ]]; }
+want() { [[ " ${BENCH_WORKLOADS:-1 2 3 4 5 6 7 8 9 10} " == *" $1 "* ]]; }
 
 # Only the servers this script started: the pid must still be one of ours (no pid reuse).
 ours() {
     local c
     c=$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline") || return 1
-    [[ $c == "$BIN serve --config $WORK/"* || $c == *unleash-server/dist/server.js* ]]
+    [[ $c == "$BIN serve --config $WORK/"* || $c == *unleash-server/dist/server.js* || $c == "$EDGE_BIN --port $P_EDGE "* ]]
 }
 
 cleanup() {
@@ -96,11 +115,11 @@ hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 # ------------------------------------------------------------------ preflight and build
-for tool in cargo wrk psql pgbench taskset curl jq awk; do
-    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install -y wrk postgresql-client jq util-linux curl)"
+for tool in cargo wrk psql pgbench taskset curl jq awk python3; do
+    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install -y wrk postgresql-client jq util-linux curl python3)"
 done
 psql_pg -c 'select 1' >/dev/null || die "no PostgreSQL at $PG (trust auth expected)"
-for port in $P_SQLITE $P_PG $P_AUDIT $P_UNLEASH; do
+for port in $P_SQLITE $P_PG $P_AUDIT $P_APPS $P_UNLEASH $P_EDGE "${P_MI[@]}"; do
     if curl -s -o /dev/null "http://127.0.0.1:$port/"; then die "port $port is already in use"; fi
 done
 
@@ -111,6 +130,39 @@ fi
 BIN=${BENCH_BIN:-$ROOT/target/release/raxx-console}
 RB=$ROOT/target/release/raxx-bench
 [[ -x $BIN && -x $RB ]] || die "release binaries missing: $BIN $RB"
+
+# ------------------------------------------------------------------ the peers: install
+# Before the cool-down: the Edge build (first run only) is the longest step of all.
+UNLEASH=0
+UNLEASH_WHY=""
+UNLEASH_NODE=""
+if [[ ${BENCH_SKIP_UNLEASH:-0} == 1 ]]; then
+    UNLEASH_WHY="skipped (BENCH_SKIP_UNLEASH=1)"
+elif ! command -v npm >/dev/null; then
+    UNLEASH_WHY="npm is not installed"
+elif ! BENCH_PEERS=$PEERS UNLEASH8_VERSION=$UNLEASH_VERSION bash "$BENCH/peers.sh" unleash >"$WORK/peers-unleash.log" 2>&1; then
+    UNLEASH_WHY="installing unleash-server@$UNLEASH_VERSION failed: $(tail -1 "$WORK/peers-unleash.log")"
+else
+    UNLEASH_NODE=$(cat "$UNLEASH_DIR/node-path")
+    UNLEASH=1
+fi
+EDGE=0
+EDGE_WHY=""
+EDGE_VERSION=""
+if [[ ${BENCH_SKIP_EDGE:-0} == 1 ]]; then
+    EDGE_WHY="skipped (BENCH_SKIP_EDGE=1)"
+elif ! command -v node >/dev/null; then
+    EDGE_WHY="node is not installed (it converts the flags file into Edge's bootstrap file)"
+else
+    if [[ ! -x $EDGE_BIN ]]; then log "building Unleash Edge into $PEERS/edge (first run only; 20–40 minutes)"; fi
+    if BENCH_PEERS=$PEERS bash "$BENCH/peers.sh" edge >"$WORK/peers-edge.log" 2>&1 && [[ -x $EDGE_BIN ]]; then
+        EDGE=1
+        EDGE_VERSION=$(cat "$PEERS/edge/VERSION")
+    else
+        EDGE_WHY="building unleash-edge failed: $(tail -1 "$WORK/peers-edge.log")"
+    fi
+fi
+
 # Let the build's load decay (up to BENCH_COOLDOWN seconds, until the 1-minute load is < 1).
 for _ in $(seq 1 $(( ${BENCH_COOLDOWN:-90} / 5 ))); do
     awk -v l="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN { exit !(l >= 1.0) }' || break
@@ -119,25 +171,6 @@ done
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load average before measuring: $LOAD_START; work folder $WORK"
 
-# ------------------------------------------------------------------ the peer: install
-UNLEASH=0
-UNLEASH_WHY=""
-if [[ ${BENCH_SKIP_UNLEASH:-0} == 1 ]]; then
-    UNLEASH_WHY="skipped (BENCH_SKIP_UNLEASH=1)"
-elif ! command -v node >/dev/null; then
-    UNLEASH_WHY="node is not installed"
-else
-    if [[ $(jq -r .version "$UNLEASH_DIR/node_modules/unleash-server/package.json" 2>/dev/null) != "$UNLEASH_VERSION" ]]; then
-        log "installing unleash-server@$UNLEASH_VERSION into $UNLEASH_DIR (outside the repository)"
-        mkdir -p "$UNLEASH_DIR"
-        if ! (cd "$UNLEASH_DIR" && { [[ -f package.json ]] || npm init -y >/dev/null; } &&
-            npm install --no-audit --no-fund --ignore-scripts "unleash-server@$UNLEASH_VERSION" >"$WORK/npm.log" 2>&1); then
-            UNLEASH_WHY="npm install unleash-server@$UNLEASH_VERSION failed: $(tail -1 "$WORK/npm.log")"
-        fi
-    fi
-    [[ -z $UNLEASH_WHY ]] && UNLEASH=1
-fi
-
 # ------------------------------------------------------------------ flags files and configs
 "$RB" flags --app bench-5 --count 5 >"$WORK/flags-5.json"
 "$RB" flags --app bench-50 --count 50 >"$WORK/flags-50.json"
@@ -145,12 +178,22 @@ fi
 "$RB" flags --app bench-w --count 5 >"$WORK/flags-w0.json"
 "$RB" flags --app bench-w --count 5 --flip 1 >"$WORK/flags-w1.json"
 printf '{"context":{"targetingKey":"user-4711","email":"ann@example.com","plan":"pro","appVersion":"2.5.1"}}' >"$WORK/ctx.json"
+# The same context for Unleash: Edge's POST /api/frontend takes the context itself,
+# unleash-server's takes it under "context"; userId is the stickiness (targetingKey's role).
+printf '{"userId":"user-4711","properties":{"email":"ann@example.com","plan":"pro","appVersion":"2.5.1"}}' >"$WORK/edge-ctx.json"
+printf '{"context":{"userId":"user-4711","properties":{"email":"ann@example.com","plan":"pro","appVersion":"2.5.1"}}}' >"$WORK/unleash-ctx.json"
+# Workload 7: one app per size; workload 9: two files that differ in a flag without rules
+# (f0003-sample-rate's default), so every apply changes what OFREP answers.
+for n in $SCALE; do "$RB" flags --app "bench-s$n" --count "$n" >"$WORK/flags-s$n.json"; done
+jq -c '.flags["f0003-sample-rate"].default = "high"' "$WORK/flags-w0.json" >"$WORK/flags-p1.json"
+cp "$WORK/flags-w0.json" "$WORK/flags-p0.json"
 
 DB_PG=bench_console_$TAG
 DB_RAW=bench_raw_$TAG
 DB_UNLEASH=bench_unleash_$TAG
 
 write_config() { # file port database_url
+    local n i
     cat >"$1" <<EOF
 public_url = "http://staging.localhost:$2"
 listen = "127.0.0.1:$2"
@@ -176,6 +219,8 @@ env = "staging"
 name = "bench-w"
 env = "staging"
 EOF
+    for n in $SCALE; do printf '\n[[apps]]\nname = "bench-s%s"\nenv = "staging"\n' "$n" >>"$1"; done
+    for i in $(seq -w 0 31); do printf '\n[[apps]]\nname = "bench-m%s"\nenv = "staging"\n' "$i" >>"$1"; done
 }
 
 setup_console() { # name port database_url → keys in results
@@ -189,6 +234,7 @@ setup_console() { # name port database_url → keys in results
     set_res "$name.key5" "$("$BIN" keys create --app bench-5 --kind client --config "$cfg" 2>>"$WORK/$name-setup.log" | tail -1)"
     set_res "$name.key350" "$("$BIN" keys create --app bench-350 --kind client --config "$cfg" 2>>"$WORK/$name-setup.log" | tail -1)"
     set_res "$name.deploy" "$("$BIN" keys create --app bench-w --kind deploy --config "$cfg" 2>>"$WORK/$name-setup.log" | tail -1)"
+    set_res "$name.keyw" "$("$BIN" keys create --app bench-w --kind client --config "$cfg" 2>>"$WORK/$name-setup.log" | tail -1)"
 }
 
 start_raxx() { # name port → pid in results, start-up time
@@ -243,6 +289,21 @@ log "setting up raxx-console on SQLite and PostgreSQL"
 new_db "$DB_PG"
 setup_console sqlite $P_SQLITE "sqlite://$WORK/sqlite/console.db"
 setup_console pg $P_PG "$PG/$DB_PG"
+if want 7; then
+    log "set-up for workload 7: apps of $SCALE flags (PostgreSQL)"
+    for n in $SCALE; do
+        [[ $n -le $MAX_FLAGS ]] || continue
+        "$BIN" flags apply --config "$WORK/pg.toml" "$WORK/flags-s$n.json" >>"$WORK/pg-setup.log" 2>&1 || die "flags apply of $n flags failed (see $WORK/pg-setup.log)"
+        set_res "pg.keys$n" "$("$BIN" keys create --app "bench-s$n" --kind client --config "$WORK/pg.toml" 2>>"$WORK/pg-setup.log" | tail -1)"
+    done
+fi
+if want 10; then
+    log "set-up for workload 10: 32 apps with a deploy key each, login links"
+    : >"$WORK/multi-apps.txt"
+    for i in $(seq -w 0 31); do
+        echo "bench-m$i $("$BIN" keys create --app "bench-m$i" --kind deploy --config "$WORK/pg.toml" 2>>"$WORK/pg-setup.log" | tail -1)" >>"$WORK/multi-apps.txt"
+    done
+fi
 
 # Workload 6 (start-up, idle RSS): each server started on a migrated database, idle 5 s.
 start_raxx sqlite $P_SQLITE
@@ -257,8 +318,9 @@ start_unleash() { # log-name → UNLEASH_PID and UNLEASH_START_MS (no subshell: 
         env TZ=UTC NODE_ENV=production DATABASE_URL="$PG/$DB_UNLEASH" DATABASE_SSL=false \
         HTTP_HOST=127.0.0.1 HTTP_PORT=$P_UNLEASH CHECK_VERSION=false SEND_TELEMETRY=false \
         LOG_LEVEL=warn INIT_ADMIN_API_TOKENS="$UNLEASH_ADMIN" INIT_BACKEND_API_TOKENS="$UNLEASH_CLIENT" \
+        INIT_FRONTEND_API_TOKENS="$UNLEASH_FRONTEND" \
         UNLEASH_DEFAULT_ADMIN_USERNAME=admin UNLEASH_DEFAULT_ADMIN_PASSWORD="$UNLEASH_PASSWORD" \
-        taskset -c "$SCPU" node "$UNLEASH_DIR/node_modules/unleash-server/dist/server.js") || return 1
+        taskset -c "$SCPU" "$UNLEASH_NODE" "$UNLEASH_DIR/node_modules/unleash-server/dist/server.js") || return 1
     UNLEASH_PID=$(cat "$WORK/unleash.pid")
     PIDS+=("$UNLEASH_PID")
     UNLEASH_START_MS=$(sed -n 's/.*ms=\([0-9.]*\).*/\1/p' <<<"$line")
@@ -338,6 +400,65 @@ for n in $(want 1 && echo 5 350); do
         wrk_run "w1.unleash.$n.etag" "http://127.0.0.1:$P_UNLEASH/api/client/features" "${uargs[@]}" "BENCH_H2=If-None-Match: $etag"
     fi
 done
+
+# ------------------------------------------------------------------ workload 1: Unleash Edge beside it
+start_edge() { # bootstrap-file log-name → EDGE_PID
+    local line
+    line=$("$RB" start --ready "http://127.0.0.1:$P_EDGE/internal-backstage/health" --log "$WORK/$2.log" --pid-out "$WORK/edge.pid" -- \
+        env RUST_LOG=warn taskset -c "$SCPU" "$EDGE_BIN" --port $P_EDGE --interface 127.0.0.1 --workers 2 \
+        offline --bootstrap-file "$1" --frontend-tokens "$EDGE_TOKEN" --client-tokens "$EDGE_TOKEN") || return 1
+    EDGE_PID=$(cat "$WORK/edge.pid")
+    PIDS+=("$EDGE_PID")
+    set_res "$2.start_ms" "$(sed -n 's/.*ms=\([0-9.]*\).*/\1/p' <<<"$line")"
+}
+edge_args() { printf '%s\n' BENCH_METHOD=POST "BENCH_BODY=$WORK/edge-ctx.json" "BENCH_H1=Authorization: $EDGE_TOKEN" "BENCH_H2=Content-Type: application/json"; }
+# edge_check N OFREP-PORT OFREP-KEY: both servers answer the same values for the bench
+# context (tools.py compare), or the run stops before timing anything.
+edge_check() {
+    local n=$1 port=$2 key=$3
+    curl -s -X POST "http://127.0.0.1:$port/ofrep/v1/evaluate/flags" -H "Host: staging.localhost:$port" -H "Authorization: Bearer $key" \
+        -H 'Content-Type: application/json' --data-binary @"$WORK/ctx.json" >"$WORK/check-ofrep-$n.json"
+    expect_status "Edge /api/frontend ($n flags)" 200 -X POST "http://127.0.0.1:$P_EDGE/api/frontend/all" -H "Authorization: $EDGE_TOKEN" \
+        -H 'Content-Type: application/json' --data-binary @"$WORK/edge-ctx.json"
+    cp "$WORK/probe.out" "$WORK/check-edge-$n.json"
+    python3 "$BENCH/tools.py" compare --ofrep "$WORK/check-ofrep-$n.json" --edge "$WORK/check-edge-$n.json" --count "$n" >"$WORK/check-$n.txt" 2>&1 ||
+        die "raxx-console and Edge answer different values for the bench context at $n flags: $(cat "$WORK/check-$n.txt")"
+    set_res "check.$n" "$(head -1 "$WORK/check-$n.txt")"
+    log "$(head -1 "$WORK/check-$n.txt")"
+}
+if want 1; then
+    log "workload 1: the HTTP floor (/healthz)"
+    for backend in sqlite pg; do
+        port=$([[ $backend == sqlite ]] && echo $P_SQLITE || echo $P_PG)
+        expect_status "/healthz $backend" 200 "http://127.0.0.1:$port/healthz"
+        wrk_run "w1.$backend.healthz" "http://127.0.0.1:$port/healthz"
+    done
+fi
+if want 1 && [[ $EDGE == 1 ]]; then
+    log "workload 1: Unleash Edge $EDGE_VERSION, offline mode, the same flags"
+    for n in 5 350; do
+        node "$BENCH/unleash/to-bootstrap.mjs" "$WORK/flags-$n.json" >"$WORK/edge-$n.json" || die "to-bootstrap.mjs failed"
+        start_edge "$WORK/edge-$n.json" "edge-$n" || die "Edge did not start (see $WORK/edge-$n.log)"
+        [[ $n == 5 ]] && { sleep 5; set_res edge.idle_rss_kb "$(rss_kb "$EDGE_PID")"; }
+        edge_check "$n" $P_PG "$(res pg.key$n)"
+        mapfile -t args < <(edge_args)
+        wrk_run "w1.edge.$n.full" "http://127.0.0.1:$P_EDGE/api/frontend" "${args[@]}"
+        if [[ $n == 5 ]]; then
+            expect_status "Edge health" 200 "http://127.0.0.1:$P_EDGE/internal-backstage/health"
+            wrk_run "w1.edge.healthz" "http://127.0.0.1:$P_EDGE/internal-backstage/health"
+        fi
+        set_res "edge.$n.rss_kb" "$(rss_kb "$EDGE_PID")"
+        set_res "edge.$n.peak_rss_kb" "$(hwm_kb "$EDGE_PID")"
+        stop_pid "$EDGE_PID"
+    done
+fi
+if want 1 && [[ $UNLEASH == 1 ]]; then
+    log "workload 1: unleash-server's frontend API (the same evaluation work as OFREP bulk)"
+    expect_status "unleash /api/frontend" 200 -X POST "http://127.0.0.1:$P_UNLEASH/api/frontend" -H "Authorization: $UNLEASH_FRONTEND" \
+        -H 'Content-Type: application/json' --data-binary @"$WORK/unleash-ctx.json"
+    wrk_run "w1.unleash.350.frontend" "http://127.0.0.1:$P_UNLEASH/api/frontend" BENCH_METHOD=POST "BENCH_BODY=$WORK/unleash-ctx.json" \
+        "BENCH_H1=Authorization: $UNLEASH_FRONTEND" "BENCH_H2=Content-Type: application/json"
+fi
 
 # p99 at half the maximum rate: connections × (1000 / 10 ms) ≈ half the measured rate.
 want 1 && log "workload 1: p99 at half the maximum rate"
@@ -424,7 +545,163 @@ set_res w3.audit_rows "$((audit_after - audit_before))"
 "$BIN" audit verify --config "$WORK/pg.toml" >"$WORK/pg-verify.log" 2>&1 && set_res w3.verify ok || set_res w3.verify FAILED
 drop_db "$DB_RAW"
 fi
+
+# ================================================================== workload 10: writes to 32 apps, sign-in beside them
+login_links() { # name port count file: one-time sign-in tokens
+    : >"$4"
+    for _ in $(seq 1 "$3"); do
+        url=$("$BIN" login-link --email bench@raxx.test --config "$WORK/$1.toml" 2>>"$WORK/$1-setup.log" | tail -1)
+        echo "${url##*/}" >>"$4"
+    done
+}
+if want 10; then
+    log "workload 10: sign-in alone, then beside 32 clients applying flags to 32 apps"
+    login_links pg $P_PG 30 "$WORK/links-idle.txt"
+    python3 "$BENCH/tools.py" signin --port $P_PG --tokens "$WORK/links-idle.txt" --max-seconds "$SDUR" >"$WORK/signin-idle.txt" 2>&1 ||
+        die "sign-in failed: $(tail -2 "$WORK/signin-idle.txt")"
+    for f in $(grep '^RESULT' "$WORK/signin-idle.txt"); do [[ $f == RESULT || $f == signin ]] || set_res "w10.idle.${f%%=*}" "${f#*=}"; done
+    login_links pg $P_PG 80 "$WORK/links-busy.txt"
+    audit_before=$(psql "$PG/$DB_PG" -qAt -c "select count(*) from console_audit_log where action = 'flag.apply'")
+    margs=(BENCH_METHOD=PUT "BENCH_BODY=$WORK/flags-w0.json" "BENCH_BODY_B=$WORK/flags-w1.json" "BENCH_H1=Host: staging.localhost:$P_PG"
+        "BENCH_H3=Content-Type: application/json" "BENCH_MULTI=$WORK/multi-apps.txt")
+    # Sign-ins start after wrk's warm-up and stop before its measured run ends.
+    (sleep "$((WARM + 1))"; python3 "$BENCH/tools.py" signin --port $P_PG --tokens "$WORK/links-busy.txt" --max-seconds "$((DUR > 3 ? DUR - 2 : 1))" >"$WORK/signin-busy.txt" 2>&1) &
+    signin_job=$!
+    WRK_CONNECTIONS=32 wrk_run "w10.apply32" "http://127.0.0.1:$P_PG/api/v1/apps/bench-m00/flags" "${margs[@]}"
+    wait "$signin_job" || log "sign-in under load: $(tail -1 "$WORK/signin-busy.txt") (reported in the table)"
+    for f in $(grep '^RESULT' "$WORK/signin-busy.txt"); do [[ $f == RESULT || $f == signin ]] || set_res "w10.busy.${f%%=*}" "${f#*=}"; done
+    audit_after=$(psql "$PG/$DB_PG" -qAt -c "select count(*) from console_audit_log where action = 'flag.apply'")
+    set_res w10.audit_rows "$((audit_after - audit_before))"
+    "$BIN" audit verify --config "$WORK/pg.toml" >"$WORK/pg-verify10.log" 2>&1 && set_res w10.verify ok || set_res w10.verify FAILED
+    log "sign-in alone p99 $(res w10.idle.p99_ms) ms; beside 32 writers p99 $(res w10.busy.p99_ms) ms (n=$(res w10.busy.n))"
+fi
+
+# ================================================================== workload 7: 1 to 10,000 flags per app
+if want 7; then
+    log "workload 7: OFREP bulk from 1 to 10,000 flags per app (${SDUR}s per point)"
+    : >"$WORK/scale.dat"
+    for n in $SCALE; do
+      key=$(res "pg.keys$n")
+      rrps="-"
+      if [[ $n -le $MAX_FLAGS ]]; then
+        expect_status "OFREP $n flags" 200 -X POST "http://127.0.0.1:$P_PG/ofrep/v1/evaluate/flags" -H "Host: staging.localhost:$P_PG" \
+            -H "Authorization: Bearer $key" -H 'Content-Type: application/json' --data-binary @"$WORK/ctx.json"
+        [[ $(jq '.flags | length' "$WORK/probe.out") == "$n" ]] || die "OFREP answered $(jq '.flags | length' "$WORK/probe.out") flags, not $n"
+        set_res "w7.raxx.$n.body" "$(stat -c %s "$WORK/probe.out")"
+        mapfile -t args < <(ofrep_args pg $P_PG "s$n")
+        DUR=$SDUR WARM=1 wrk_run "w7.raxx.$n" "http://127.0.0.1:$P_PG/ofrep/v1/evaluate/flags" "${args[@]}"
+        rrps=$(res "w7.raxx.$n.rps")
+      fi
+        erps="-"
+        if [[ $EDGE == 1 ]]; then
+            node "$BENCH/unleash/to-bootstrap.mjs" "$WORK/flags-s$n.json" >"$WORK/edge-s$n.json" || die "to-bootstrap.mjs failed"
+            start_edge "$WORK/edge-s$n.json" "edge-s$n" || die "Edge did not start with $n flags (see $WORK/edge-s$n.log)"
+            [[ $n -le $MAX_FLAGS ]] && edge_check "$n" $P_PG "$key"
+            curl -s -o "$WORK/probe.out" -X POST "http://127.0.0.1:$P_EDGE/api/frontend" -H "Authorization: $EDGE_TOKEN" \
+                -H 'Content-Type: application/json' --data-binary @"$WORK/edge-ctx.json"
+            set_res "w7.edge.$n.body" "$(stat -c %s "$WORK/probe.out")"
+            mapfile -t args < <(edge_args)
+            DUR=$SDUR WARM=1 wrk_run "w7.edge.$n" "http://127.0.0.1:$P_EDGE/api/frontend" "${args[@]}"
+            set_res "w7.edge.$n.rss_kb" "$(rss_kb "$EDGE_PID")"
+            stop_pid "$EDGE_PID"
+            erps=$(res "w7.edge.$n.rps")
+        fi
+        echo "$n $rrps $erps" >>"$WORK/scale.dat"
+    done
+    CHART=${OUT%.md}-scale.svg
+    python3 "$BENCH/tools.py" chart --data "$WORK/scale.dat" --out "$CHART" --label-b "Unleash Edge $EDGE_VERSION /api/frontend"
+    set_res w7.chart "$CHART"
+    set_res w7.raxx_rss_kb "$(rss_kb "$(res pg.pid)")"
+fi
 stop_pid "$(res pg.pid)"
+
+# ================================================================== workload 9: three instances on one PostgreSQL
+if want 9; then
+    log "workload 9: three serve processes on one PostgreSQL"
+    mi_urls=()
+    for i in 0 1 2; do
+        port=${P_MI[$i]}
+        write_config "$WORK/mi$i.toml" "$port" "$PG/$DB_PG"
+        start_raxx "mi$i" "$port"
+        mi_urls+=("http://127.0.0.1:$port/ofrep/v1/evaluate/flags")
+    done
+    key=$(res pg.key5)
+    for i in 0 1 2; do
+        port=${P_MI[$i]}
+        expect_status "OFREP on instance $i" 200 -X POST "http://127.0.0.1:$port/ofrep/v1/evaluate/flags" -H "Host: staging.localhost:$port" \
+            -H "Authorization: Bearer $key" -H 'Content-Type: application/json' --data-binary @"$WORK/ctx.json"
+    done
+    # Summed throughput: one wrk per instance at the same time (each c=CONC/3), all on the client core.
+    wpids=()
+    for i in 0 1 2; do
+        port=${P_MI[$i]}
+        mapfile -t args < <(ofrep_args pg "$port" 5)
+        (env "${args[@]}" taskset -c "$CCPU" wrk -t1 -c$(( (CONC + 2) / 3 )) -d"${SDUR}s" --timeout 10s -s "$BENCH/wrk/bench.lua" "${mi_urls[$i]}" >"$WORK/wrk-w9.$i.txt" 2>&1) &
+        wpids+=($!)
+    done
+    for p in "${wpids[@]}"; do wait "$p" || die "wrk on an instance failed"; done
+    sum=0
+    for i in 0 1 2; do
+        r=$(grep '^RESULT' "$WORK/wrk-w9.$i.txt" | tr ' ' '\n' | sed -n 's/^rps=//p')
+        set_res "w9.rps.$i" "$r"
+        sum=$(awk -v a="$sum" -v b="$r" 'BEGIN { print a + b }')
+        e=$(grep '^RESULT' "$WORK/wrk-w9.$i.txt" | tr ' ' '\n' | awk -F= '/^err_/ { s += $2 } END { print s + 0 }')
+        [[ $e == 0 ]] || set_res "w9.$i.errors" "$e"
+    done
+    set_res w9.rps_sum "$sum"
+    log "three instances: $sum req/s summed"
+    python3 "$BENCH/tools.py" propagate --apply-port "${P_MI[0]}" --read-ports "${P_MI[1]},${P_MI[2]}" --app bench-w \
+        --deploy-key "$(res pg.deploy)" --client-key "$(res pg.keyw)" --body-a "$WORK/flags-p1.json" --body-b "$WORK/flags-p0.json" \
+        --flag f0003-sample-rate --ctx "$WORK/ctx.json" --rounds 200 --max-seconds "$((SDUR * 3))" >"$WORK/propagate.txt" 2>&1 ||
+        die "propagation failed: $(tail -2 "$WORK/propagate.txt")"
+    for f in $(grep '^RESULT' "$WORK/propagate.txt"); do [[ $f == RESULT || $f == propagate ]] || set_res "w9.prop.${f%%=*}" "${f#*=}"; done
+    log "propagation to the two other instances: p50 $(res w9.prop.p50_ms) ms, p99 $(res w9.prop.p99_ms) ms (n=$(res w9.prop.n))"
+    for i in 0 1 2; do stop_pid "$(res "mi$i.pid")"; done
+fi
+
+# ================================================================== workload 8: 1,000 apps, 10,000 keys
+if want 8; then
+    log "workload 8: $N_APPS apps with $N_KEYS client keys in the key cache"
+    DB_APPS=bench_apps_$TAG
+    new_db "$DB_APPS"
+    cfg=$WORK/apps.toml
+    { printf 'public_url = "http://staging.localhost:%s"\nlisten = "127.0.0.1:%s"\ndatabase_url = "%s"\n' $P_APPS $P_APPS "$PG/$DB_APPS"
+      for i in $(seq 0 $((N_APPS - 1))); do printf '\n[[apps]]\nname = "scale-%04d"\nenv = "staging"\n' "$i"; done; } >"$cfg"
+    "$BIN" migrate --config "$cfg" >"$WORK/apps-setup.log" 2>&1 || die "migrate (workload 8) failed"
+    # Keys straight into the table (a fixture, like workload 4's COPY): only the SHA-256 of
+    # each secret is stored, as the console does; one deploy key per app applies its flags.
+    psql "$PG/$DB_APPS" -v ON_ERROR_STOP=1 -q -c "
+        INSERT INTO console_app_keys (app, kind, name, secret_hash, created_at, created_by)
+        SELECT format('scale-%s', lpad((i % $N_APPS)::text, 4, '0')), 'client', 'bench-' || i,
+               encode(sha256(convert_to('rxc_bench${TAG}_' || i, 'UTF8')), 'hex'), 0, 'bench'
+        FROM generate_series(0, $((N_KEYS - 1))) i;
+        INSERT INTO console_app_keys (app, kind, name, secret_hash, created_at, created_by)
+        SELECT format('scale-%s', lpad(i::text, 4, '0')), 'deploy', 'bench-deploy',
+               encode(sha256(convert_to('rxd_bench${TAG}_' || i, 'UTF8')), 'hex'), 0, 'bench'
+        FROM generate_series(0, $((N_APPS - 1))) i;
+        UPDATE console_app_keys SET token_id = id;" || die "inserting keys failed"
+    for i in $(seq 0 $((N_APPS - 1))); do printf 'scale-%04d rxd_bench%s_%s\n' "$i" "$TAG" "$i"; done >"$WORK/apps-deploy.txt"
+    for i in $(seq 0 $((N_KEYS - 1))); do echo "rxc_bench${TAG}_$i"; done >"$WORK/apps-keys.txt"
+    head -n "$N_APPS" "$WORK/apps-keys.txt" >"$WORK/apps-keys-first.txt"
+    start_raxx apps $P_APPS
+    python3 "$BENCH/tools.py" apply-many --port $P_APPS --keys "$WORK/apps-deploy.txt" --flags "$WORK/flags-5.json" >"$WORK/apps-apply.txt" 2>&1 ||
+        die "applying flags to $N_APPS apps failed: $(tail -2 "$WORK/apps-apply.txt")"
+    # Restart: the caches start empty, the database holds the apps' flags and keys.
+    stop_pid "$(res apps.pid)"
+    start_raxx apps $P_APPS
+    sleep 2
+    set_res w8.rss0_kb "$(rss_kb "$(res apps.pid)")"
+    python3 "$BENCH/tools.py" fill --port $P_APPS --keys "$WORK/apps-keys-first.txt" --ctx "$WORK/ctx.json" >"$WORK/apps-fill1.txt" 2>&1 ||
+        die "OFREP with the first key of each app failed: $(tail -2 "$WORK/apps-fill1.txt")"
+    set_res w8.rss1_kb "$(rss_kb "$(res apps.pid)")"
+    python3 "$BENCH/tools.py" fill --port $P_APPS --keys "$WORK/apps-keys.txt" --ctx "$WORK/ctx.json" >"$WORK/apps-fill2.txt" 2>&1 ||
+        die "OFREP with all $N_KEYS keys failed: $(tail -2 "$WORK/apps-fill2.txt")"
+    set_res w8.rss2_kb "$(rss_kb "$(res apps.pid)")"
+    set_res w8.peak_kb "$(hwm_kb "$(res apps.pid)")"
+    log "workload 8: RSS $(res w8.rss0_kb) → $(res w8.rss1_kb) ($N_APPS apps) → $(res w8.rss2_kb) kB ($N_KEYS keys)"
+    stop_pid "$(res apps.pid)"
+    drop_db "$DB_APPS"
+fi
 
 # ================================================================== workload 4: audit log queries
 audit_round() { # rows
@@ -527,8 +804,32 @@ perf() { printf '%s req/s · p50 %s · p99 %s' "$(fmt_int "$(res "$1.rps")")" "$
     echo "servers on core $SCPU, wrk/pgbench on core $CCPU; ${DUR}s per run after ${WARM}s warm-up; workloads 1–2 at $CONC connections."
     [[ $UNLEASH == 1 ]] || echo "**The peer did not run: $UNLEASH_WHY**"
     echo
-    echo "| # | workload | raxx-console | unleash-server $UNLEASH_VERSION | ratio | target |"
+    [[ $EDGE == 1 ]] || echo "**Unleash Edge did not run: $EDGE_WHY**"
+    for n in $(want 1 && echo 5 350) $(want 7 && echo "$SCALE"); do
+        c=$(res "check.$n")
+        [[ -n $c ]] && echo "Before timing, at $n flags: $c (tools.py compare; raxx-console's OFREP against Edge's /api/frontend/all, same context)."
+    done
+    echo
+    echo "| # | workload | raxx-console | peer | ratio | target |"
     echo "|---|---|---|---|---|---|"
+    for backend in pg sqlite; do
+        bname=$([[ $backend == pg ]] && echo PostgreSQL || echo SQLite)
+        for n in 5 350; do
+            k="w1.$backend.$n.full"
+            f=$([[ $n == 5 ]] && echo 2 || echo 10)
+            if [[ $EDGE == 1 ]]; then
+                echo "| 1 | OFREP bulk, $n flags, 200, $bname vs Edge \`POST /api/frontend\` | $(perf "$k") | $(perf "w1.edge.$n.full") (Edge $EDGE_VERSION) | $(ratio "$(res "$k.rps")" "$(res "w1.edge.$n.full.rps")") | ≥${f}× Edge: $(ok "$(res "$k.rps")" ">=" "$(res "w1.edge.$n.full.rps")" "$f") |"
+            else
+                echo "| 1 | OFREP bulk, $n flags, 200, $bname vs Edge | $(perf "$k") | — | — | ≥${f}× Edge: not measured |"
+            fi
+        done
+        k="w1.$backend.healthz"
+        echo "| 1 | HTTP floor: \`/healthz\`, $bname vs Edge \`/internal-backstage/health\` | $(perf "$k") | $(perf w1.edge.healthz) | $(ratio "$(res "$k.rps")" "$(res w1.edge.healthz.rps)") | ≥1× Edge: $(ok "$(res "$k.rps")" ">=" "$(res w1.edge.healthz.rps)") |"
+        echo "| 1 | 304 (\`If-None-Match\`, 5 flags) against our own floor, $bname | $(perf "w1.$backend.5.etag") | /healthz $(fmt_int "$(res "$k.rps")") req/s | $(awk -v a="$(res "w1.$backend.5.etag.rps")" -v b="$(res "$k.rps")" 'BEGIN { if (b > 0) printf "%.2f of floor", a / b; else print "—" }') | ≥0.8 of floor: $(ok "$(res "w1.$backend.5.etag.rps")" ">=" "$(res "$k.rps")" 0.8) |"
+    done
+    if [[ $UNLEASH == 1 ]]; then
+        echo "| 1 | OFREP bulk, 350 flags, PostgreSQL vs unleash-server $UNLEASH_VERSION \`POST /api/frontend\` (same work) | $(perf w1.pg.350.full) | $(perf w1.unleash.350.frontend) | $(ratio "$(res w1.pg.350.full.rps)" "$(res w1.unleash.350.frontend.rps)") | |"
+    fi
     for n in 5 350; do
         for mode in full etag; do
             label=$([[ $mode == full ]] && echo "200" || echo "If-None-Match → 304")
@@ -538,7 +839,7 @@ perf() { printf '%s req/s · p50 %s · p99 %s' "$(fmt_int "$(res "$1.rps")")" "$
                 k="w1.$backend.$n.$mode"
                 if [[ $UNLEASH == 1 ]]; then
                     target="≥10×: $(ok "$(res "$k.rps")" ">=" "$urps" 10)"
-                    echo "| 1 | OFREP bulk, $n flags, $label, $([[ $backend == pg ]] && echo PostgreSQL || echo SQLite) | $(perf "$k") | $(perf "$u") (client features) | $(ratio "$(res "$k.rps")" "$urps") | $target |"
+                    echo "| 1 | OFREP bulk, $n flags, $label, $([[ $backend == pg ]] && echo PostgreSQL || echo SQLite) | $(perf "$k") | $(perf "$u") (unleash-server $UNLEASH_VERSION client features) | $(ratio "$(res "$k.rps")" "$urps") | $target |"
                 else
                     echo "| 1 | OFREP bulk, $n flags, $label, $([[ $backend == pg ]] && echo PostgreSQL || echo SQLite) | $(perf "$k") | — | — | ≥10× peer: not measured |"
                 fi
@@ -572,7 +873,31 @@ perf() { printf '%s req/s · p50 %s · p99 %s' "$(fmt_int "$(res "$1.rps")")" "$
             echo "| 4 | audit API, $(fmt_int "$rows") rows, $desc ($(res "$kk.entries") rows) | p50 $(fmt_ms "$(res "$kk.p50_us")") · p99 $(fmt_ms "$(res "$kk.p99_us")") (HTTP, incl. its audit.view row); SQL alone p99 $(fmt_ms "$(res "$kk.sql_p99_us")") | | | $tgt |"
         done
     done
-    echo "| 5 | passkey assertion verification (\`finish_passkey_authentication\`) | p50 $(res w5.p50_us) µs · p99 $(res w5.p99_us) µs · mean $(res w5.mean_us) µs | | | ≤100 µs (median): $(ok "$(res w5.p50_us)" "<=" 100) |"
+    for c in $(want 10 && echo 32); do
+        echo "| 10 | audited writes to 32 apps (one per client), 32 clients, PostgreSQL | $(perf w10.apply32) | one app, 32 clients: $(fmt_int "$(res w3.apply.32.rps)") req/s | $(ratio "$(res w10.apply32.rps)" "$(res w3.apply.32.rps)") of one app | information: the chain-head ceiling, writes/s |"
+    done
+    want 10 && echo "| 10 | sign-in (\`POST /auth/link\`), alone | p50 $(res w10.idle.p50_ms) ms · p99 $(res w10.idle.p99_ms) ms (n=$(res w10.idle.n)) | | | |"
+    want 10 && echo "| 10 | sign-in beside 32 clients writing to 32 apps | p50 $(res w10.busy.p50_ms) ms · p99 $(res w10.busy.p99_ms) ms (n=$(res w10.busy.n), failed $(res w10.busy.failed): $(res w10.busy.failed_as)) | | | information |"
+    for n in $(want 7 && echo "$SCALE"); do
+        rb=$(res "w7.raxx.$n.body")
+        eb=$(res "w7.edge.$n.body")
+        bpf() { awk -v b="$1" -v n="$2" 'BEGIN { if (b == "") print "—"; else printf "%.0f B/flag", b / n }'; }
+        if [[ $n -gt $MAX_FLAGS ]]; then
+            echo "| 7 | OFREP bulk, $(fmt_int "$n") flags per app, PostgreSQL | — (an app holds at most $(fmt_int $MAX_FLAGS) flags: \`MAX_FLAGS\`; the file is refused) | $(perf "w7.edge.$n") · $(bpf "$eb" "$n") (Edge) | | |"
+            continue
+        fi
+        echo "| 7 | OFREP bulk, $(fmt_int "$n") flag(s) per app, PostgreSQL | $(perf "w7.raxx.$n") · $(bpf "$rb" "$n") | $(perf "w7.edge.$n") · $(bpf "$eb" "$n") (Edge) | $(ratio "$(res "w7.raxx.$n.rps")" "$(res "w7.edge.$n.rps")") | |"
+    done
+    if want 8; then
+        per_app=$(awk -v a="$(res w8.rss0_kb)" -v b="$(res w8.rss1_kb)" -v n="$N_APPS" 'BEGIN { printf "%.1f", (b - a) / n }')
+        per_key=$(awk -v a="$(res w8.rss1_kb)" -v b="$(res w8.rss2_kb)" -v n="$((N_KEYS - N_APPS))" 'BEGIN { printf "%.2f", (b - a) / n }')
+        echo "| 8 | $(fmt_int "$N_APPS") apps (5 flags each), $(fmt_int "$N_KEYS") client keys, all in the caches | RSS $(mb "$(res w8.rss2_kb)") MB (idle $(mb "$(res w8.rss0_kb)") MB, peak $(mb "$(res w8.peak_kb)") MB); $per_app kB per app, $per_key kB per key | | | ≤100 MB: $(ok "$(res w8.rss2_kb)" "<=" 102400) |"
+    fi
+    if want 9; then
+        echo "| 9 | OFREP bulk, 5 flags, three \`serve\` processes on one PostgreSQL (one server core for all three), summed | $(fmt_int "$(res w9.rps_sum)") req/s ($(fmt_int "$(res w9.rps.0)") + $(fmt_int "$(res w9.rps.1)") + $(fmt_int "$(res w9.rps.2)")) | one process: $(fmt_int "$(res w1.pg.5.full.rps)") req/s | | information |"
+        echo "| 9 | a flags apply on one instance seen by OFREP on the two others | p50 $(res w9.prop.p50_ms) ms · p99 $(res w9.prop.p99_ms) ms · max $(res w9.prop.max_ms) ms (n=$(res w9.prop.n)) | | | p99 < 100 ms: $(ok "$(res w9.prop.p99_ms)" "<" 100) |"
+    fi
+    echo "| 5 | passkey assertion verification (\`finish_passkey_authentication\`) | p50 $(res w5.p50_us) µs · p99 $(res w5.p99_us) µs · mean $(res w5.mean_us) µs | | | retired (issue 18): information |"
     for s in pg sqlite; do
         u="—"
         r="—"
@@ -584,6 +909,7 @@ perf() { printf '%s req/s · p50 %s · p99 %s' "$(fmt_int "$(res "$1.rps")")" "$
         fi
         echo "| 6 | idle RSS, $([[ $s == pg ]] && echo PostgreSQL || echo SQLite) | $(mb "$(res $s.idle_rss_kb)") MB | $u | $r | $t |"
     done
+    [[ $EDGE == 1 ]] && echo "| 6 | Unleash Edge: idle RSS (5 flags); after load at 5 / 350 flags | | $(mb "$(res edge.idle_rss_kb)") MB; $(mb "$(res edge.5.rss_kb)") / $(mb "$(res edge.350.rss_kb)") MB (peak $(mb "$(res edge.350.peak_rss_kb)") MB) | | |"
     for s in pg sqlite; do
         u="—"
         [[ $UNLEASH == 1 ]] && u="$(mb "$(res unleash.loaded_rss_kb)") MB (peak $(mb "$(res unleash.peak_rss_kb)") MB)"
@@ -602,6 +928,8 @@ perf() { printf '%s req/s · p50 %s · p99 %s' "$(fmt_int "$(res "$1.rps")")" "$
     if [[ -n $errs ]]; then echo "Runs with errors (non-2xx/3xx, timeouts): $errs"; fi
     echo "1-minute load average at the end of the measured runs (2 cores; this run alone keeps about 2 busy: a server core and a client core; above 3 means others were compiling): $(grep -E '^w[0-9][^=]*\.load=' "$RES" | sed 's/\.load=/ /' | sort -k2 -n | awk '{n[NR]=$1; l[NR]=$2; if ($2 >= 3) busy = busy (busy ? ", " : "") $1 " " $2} END {printf "median %s, max %s (%s)", l[int((NR+1)/2)], l[NR], n[NR]; if (busy) printf "; busy (≥3) during: %s", busy}')."
     for rows in $AUDIT_ROWS; do echo "Audit log at $(fmt_int "$rows") rows: $(res "w4.$rows.size") with indexes, generated and loaded in $(res "w4.$rows.load_s") s."; done
+    want 10 && echo "Workload 10 wrote $(res w10.audit_rows) flag.apply audit rows to 32 apps; \`audit verify\` afterwards: $(res w10.verify)."
+    [[ -n $(res w7.chart) ]] && echo "Scaling chart (workload 7): $(res w7.chart)"
 } >"$OUT"
 cat "$OUT"
 log "table written to $OUT"

@@ -16,6 +16,7 @@
 // Only 127.0.0.1 is contacted.
 
 import { readFileSync } from 'node:fs';
+import { strategies } from './mapping.mjs';
 
 const [base, token, file, skipArg] = process.argv.slice(2);
 if (!base || !token || !file) {
@@ -41,53 +42,6 @@ async function call(method, path, body) {
     throw new Error(`${method} ${path}: ${resp.status} ${await resp.text()}`);
   }
   return resp;
-}
-
-function payload(value) {
-  if (typeof value === 'string') return { type: 'string', value };
-  if (typeof value === 'number') return { type: 'number', value: String(value) };
-  return { type: 'json', value: JSON.stringify(value) };
-}
-
-const OPS = { ends_with: 'STR_ENDS_WITH', starts_with: 'STR_STARTS_WITH', contains: 'STR_CONTAINS', in: 'IN', not_in: 'NOT_IN', semver_gte: 'SEMVER_GT', semver_gt: 'SEMVER_GT', semver_lt: 'SEMVER_LT', semver_eq: 'SEMVER_EQ' };
-
-function constraint(c) {
-  const operator = OPS[c.op];
-  if (!operator) throw new Error(`no Unleash operator for ${c.op}`);
-  if (operator.startsWith('SEMVER')) return { contextName: c.attr, operator, value: String(c.value) };
-  const values = Array.isArray(c.value) ? c.value.map(String) : [String(c.value)];
-  return { contextName: c.attr, operator, values, caseInsensitive: false, inverted: false };
-}
-
-function variant(def, name, weight = 1000) {
-  return { name, weight, weightType: 'variable', stickiness: 'default', payload: payload(def.variants[name]) };
-}
-
-function strategies(key, def) {
-  const boolean = def.type === 'boolean';
-  const out = [];
-  for (const rule of def.rules ?? []) {
-    const s = { name: 'flexibleRollout', constraints: (rule.when ?? []).map(constraint), parameters: { rollout: '100', stickiness: 'default', groupId: key }, variants: [] };
-    if (rule.serve !== undefined) {
-      if (boolean && def.variants[rule.serve] === false) continue;
-      if (!boolean) s.variants = [variant(def, rule.serve)];
-    } else if (rule.rollout) {
-      const entries = Object.entries(rule.rollout);
-      if (boolean) {
-        const on = entries.find(([n]) => def.variants[n] === true);
-        s.parameters.rollout = String(on ? on[1] : 0);
-      } else {
-        s.variants = entries.filter(([, pct]) => pct > 0).map(([n, pct]) => variant(def, n, pct * 10));
-      }
-    }
-    out.push(s);
-  }
-  if (!boolean) {
-    out.push({ name: 'flexibleRollout', constraints: [], parameters: { rollout: '100', stickiness: 'default', groupId: key }, variants: [variant(def, def.default)] });
-  } else if (def.variants[def.default] === true) {
-    out.push({ name: 'flexibleRollout', constraints: [], parameters: { rollout: '100', stickiness: 'default', groupId: key }, variants: [] });
-  }
-  return out;
 }
 
 // Context fields the constraints use must exist.

@@ -6,6 +6,9 @@
 --                  always change something)
 --   BENCH_H1..H6   "Name: value" request headers
 --   BENCH_DELAY_MS per-connection pause before each request (a rate-limited run)
+--   BENCH_MULTI    a file of "app key" lines: requests go round the apps in turn, each to
+--                  BENCH_MULTI_PATH with "{app}" replaced, "Authorization: Bearer key", and
+--                  the body's "app" set to the app; each app alternates BENCH_BODY/BENCH_BODY_B
 -- `done` prints one machine-readable RESULT line (latencies in microseconds).
 
 local function slurp(path)
@@ -29,7 +32,26 @@ for i = 1, 6 do
 end
 local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "0") or 0
 
-if body_b then
+local multi = slurp(os.getenv("BENCH_MULTI"))
+if multi then
+  local apps = {}
+  for app, key in multi:gmatch("(%S+)%s+(%S+)") do apps[#apps + 1] = { app = app, key = key, n = 0 } end
+  assert(#apps > 0, "BENCH_MULTI lists no apps")
+  local template = os.getenv("BENCH_MULTI_PATH") or "/api/v1/apps/{app}/flags"
+  local i = 0
+  request = function()
+    i = i % #apps + 1
+    local a = apps[i]
+    a.n = a.n + 1
+    local h = {}
+    for k, v in pairs(headers) do h[k] = v end
+    h["Authorization"] = "Bearer " .. a.key
+    local b = body_a
+    if body_b and a.n % 2 == 1 then b = body_b end
+    if b then b = b:gsub('"app"%s*:%s*"[^"]*"', '"app":"' .. a.app .. '"', 1) end
+    return wrk.format(method, (template:gsub("{app}", a.app)), h, b)
+  end
+elseif body_b then
   local n = 0
   request = function()
     n = n + 1

@@ -266,7 +266,10 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
             }
             Err(e) => return AppError::from(e).into_response(),
         }
-    } else if let Some(token) = cookie(&parts.headers, &state.cfg.cookie_name()) {
+    } else if parts.headers.contains_key(header::COOKIE)
+        && let Some(token) = cookie(&parts.headers, &state.cfg.cookie_name())
+    {
+        // (The cookie's name is only built when a request carries cookies.)
         match state.store.signed_in(&token, state.policy).await {
             Ok(Ok(raxx_store::sessions::SignedIn {
                 session: s,

@@ -1,7 +1,9 @@
 //! Prometheus metrics through the `metrics` facade and `metrics-exporter-prometheus`
 //! (text exposition format 0.0.4, which `promtool check metrics` reads). Counters and
 //! gauges are atomics; finding a series takes a sharded read lock in the exporter's
-//! registry, never a global mutex (docs/decisions.md, "Metrics").
+//! registry, never a global mutex (docs/decisions.md, "Metrics"). The per-request series
+//! (requests, latency, cache lookups, denials) keep their handles once registered, so a
+//! request does not build label strings or look in the registry (issue 18).
 //!
 //! Every label takes its value from a known set, so no request can mint series:
 //! - `method`: the standard methods, `other` for the rest;
@@ -12,7 +14,7 @@
 //!
 //! What docs/observability.md documents, and deploy/prometheus/alerts.yml alerts on.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString};
@@ -202,30 +204,109 @@ fn status_label(status: u16) -> SharedString {
     }
 }
 
+/// The `method` label's index in [`METHODS`].
+fn method_index(method: &str) -> usize {
+    METHODS
+        .iter()
+        .position(|m| *m == method)
+        .unwrap_or(METHODS.len() - 1)
+}
+
+/// Every `method` label, `other` last.
+const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other",
+];
+
+/// A request series by identity: the route label's address and length (labels are
+/// `&'static str`, so one label is one address), the method index and the status.
+type SeriesKey = (usize, usize, u8, u16);
+
+/// Hashes a [`SeriesKey`] with one multiply per word (its fields are small and distinct;
+/// no attacker chooses them: routes and methods are fixed sets, statuses 100..=599).
+#[derive(Default, Clone, Copy)]
+struct SeriesHasher(u64);
+
+impl std::hash::Hasher for SeriesHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+}
+
+type SeriesMap = std::collections::HashMap<
+    SeriesKey,
+    (Counter, Histogram),
+    std::hash::BuildHasherDefault<SeriesHasher>,
+>;
+
+thread_local! {
+    /// Each thread's handles of the request series it has seen. A handle is registered
+    /// in the exporter once per thread (the label set is bounded, so is this map); after
+    /// that a request is a map probe and two atomic updates: no lock, no allocation.
+    static REQUEST_SERIES: std::cell::RefCell<SeriesMap> = std::cell::RefCell::default();
+}
+
 /// One answered request. `route` is a manifest path or one of the fixed labels above.
 pub fn observe_request(method: &str, route: &'static str, status: u16, seconds: f64) {
-    counter(
+    let m = method_index(method);
+    let key = (route.as_ptr() as usize, route.len(), m as u8, status);
+    let hit = REQUEST_SERIES.with_borrow(|map| {
+        map.get(&key).map(|(c, h)| {
+            c.increment(1);
+            h.record(seconds);
+        })
+    });
+    if hit.is_some() {
+        return;
+    }
+    let c = counter(
         REQUESTS,
         vec![
-            Label::from_static_parts("method", method_label(method)),
+            Label::from_static_parts("method", METHODS[m]),
             Label::from_static_parts("route", route),
             Label::new("status", status_label(status)),
         ],
-    )
-    .increment(1);
-    histogram(DURATION, vec![Label::from_static_parts("route", route)]).record(seconds);
+    );
+    let h = histogram(DURATION, vec![Label::from_static_parts("route", route)]);
+    c.increment(1);
+    h.record(seconds);
+    REQUEST_SERIES.with_borrow_mut(|map| {
+        map.insert(key, (c, h));
+    });
 }
 
 /// The gate's denial codes; anything else is counted as `other`.
 const DENIAL_CODES: &[&str] = &["unauthenticated", "csrf", "env_mismatch", "forbidden"];
 
+/// The denial counters, registered on first use; the last one is `other`.
+static DENIAL_SERIES: [OnceLock<Counter>; DENIAL_CODES.len() + 1] =
+    [const { OnceLock::new() }; DENIAL_CODES.len() + 1];
+
 pub fn gate_denial(code: &str) {
-    let reason = DENIAL_CODES
+    let i = DENIAL_CODES
         .iter()
-        .find(|c| **c == code)
-        .copied()
-        .unwrap_or("other");
-    counter(DENIALS, vec![Label::from_static_parts("reason", reason)]).increment(1);
+        .position(|c| *c == code)
+        .unwrap_or(DENIAL_CODES.len());
+    let reason = DENIAL_CODES.get(i).copied().unwrap_or("other");
+    DENIAL_SERIES[i]
+        .get_or_init(|| counter(DENIALS, vec![Label::from_static_parts("reason", reason)]))
+        .increment(1);
 }
 
 /// A finished job run; `outcome` is a `RunOutcome` name.
@@ -261,24 +342,30 @@ pub enum Lookup {
     Stale,
 }
 
+/// The cache lookup counters, registered on first use (a series appears once it counts).
+static CACHE_SERIES: [[OnceLock<Counter>; 3]; 2] = [const { [const { OnceLock::new() }; 3] }; 2];
+
 pub fn cache_lookup(cache: Cache, result: Lookup) {
-    let cache = match cache {
-        Cache::Flags => "flags",
-        Cache::Keys => "keys",
+    let (ci, cache) = match cache {
+        Cache::Flags => (0, "flags"),
+        Cache::Keys => (1, "keys"),
     };
-    let result = match result {
-        Lookup::Hit => "hit",
-        Lookup::Miss => "miss",
-        Lookup::Stale => "stale",
+    let (ri, result) = match result {
+        Lookup::Hit => (0, "hit"),
+        Lookup::Miss => (1, "miss"),
+        Lookup::Stale => (2, "stale"),
     };
-    counter(
-        CACHE,
-        vec![
-            Label::from_static_parts("cache", cache),
-            Label::from_static_parts("result", result),
-        ],
-    )
-    .increment(1);
+    CACHE_SERIES[ci][ri]
+        .get_or_init(|| {
+            counter(
+                CACHE,
+                vec![
+                    Label::from_static_parts("cache", cache),
+                    Label::from_static_parts("result", result),
+                ],
+            )
+        })
+        .increment(1);
 }
 
 /// A cross-origin OFREP request (`preflight` or `request`) from an origin no app allows.
@@ -544,6 +631,54 @@ mod tests {
         assert!(!text.contains("BREW") && !text.contains("XXXX"));
         assert!(text.contains("raxx_gate_denials_total{reason=\"other\"}"));
         assert_eq!(method_label("DELETE"), "DELETE");
+    }
+
+    /// Handles are kept per thread; the series is still one: counts from several threads
+    /// add up in one line, and each status stays its own series.
+    #[test]
+    fn handles_kept_per_thread_count_into_one_series() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    for _ in 0..25 {
+                        observe_request("POST", "/threads-test", 200, 0.001);
+                    }
+                    observe_request("POST", "/threads-test", 304, 0.001);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        observe_request("POST", "/threads-test", 200, 0.001);
+        let text = scrape();
+        assert!(
+            text.contains("raxx_http_requests_total{method=\"POST\",route=\"/threads-test\",status=\"200\"} 101"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "raxx_http_requests_total{method=\"POST\",route=\"/threads-test\",status=\"304\"} 4"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("raxx_http_request_duration_seconds_count{route=\"/threads-test\"} 105"),
+            "{text}"
+        );
+        // The cached cache-lookup and denial counters count too.
+        let before = |t: &str, l: &str| {
+            t.lines()
+                .find(|x| x.starts_with(l))
+                .and_then(|x| x.rsplit(' ').next())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let line = "raxx_ofrep_cache_lookups_total{cache=\"keys\",result=\"stale\"}";
+        let n0 = before(&text, line);
+        cache_lookup(Cache::Keys, Lookup::Stale);
+        cache_lookup(Cache::Keys, Lookup::Stale);
+        assert_eq!(before(&scrape(), line), n0 + 2);
     }
 
     #[test]

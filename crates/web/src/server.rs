@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodFilter;
@@ -60,17 +60,16 @@ pub fn build_router(state: AppState) -> Router {
 #[derive(Clone, Copy, Debug)]
 struct RouteLabel(&'static str);
 
+/// Manifest path → the manifest's own `&'static str` (the metrics label), built once.
+static ROUTE_PATHS: std::sync::LazyLock<std::collections::HashMap<&'static str, &'static str>> =
+    std::sync::LazyLock::new(|| route_manifest().iter().map(|r| (r.path, r.path)).collect());
+
 /// Label routed answers with their manifest path (a 405 with the fixed label).
 async fn route_label(req: Request, next: Next) -> Response {
     let path = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .and_then(|p| {
-            route_manifest()
-                .iter()
-                .find(|r| r.path == p.as_str())
-                .map(|r| r.path)
-        });
+        .and_then(|p| ROUTE_PATHS.get(p.as_str()).copied());
     let mut resp = next.run(req).await;
     let label = match path {
         _ if resp.status() == StatusCode::METHOD_NOT_ALLOWED => crate::metrics::METHOD_NOT_ALLOWED,
@@ -111,7 +110,7 @@ async fn not_found(State(state): State<AppState>, req: Request) -> Response {
 /// Count and time every request: routed ones under their manifest path, the rest under
 /// the fixed labels (unmatched, method_not_allowed, misdirected).
 async fn track(req: Request, next: Next) -> Response {
-    let method = req.method().clone();
+    let method = crate::metrics::method_label(req.method().as_str());
     let started = std::time::Instant::now();
     let resp = next.run(req).await;
     let route = match resp.extensions().get::<RouteLabel>() {
@@ -120,7 +119,7 @@ async fn track(req: Request, next: Next) -> Response {
         None => crate::metrics::UNMATCHED,
     };
     crate::metrics::observe_request(
-        method.as_str(),
+        method,
         route,
         resp.status().as_u16(),
         started.elapsed().as_secs_f64(),
@@ -194,21 +193,18 @@ async fn host_binding(State(state): State<AppState>, req: Request, next: Next) -
     if matches!(path, "/healthz" | "/readyz" | "/metrics") {
         return next.run(req).await;
     }
+    // Compared without lowercasing copies: hosts are ASCII, compared case-insensitively.
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(str::to_ascii_lowercase)
-        .or_else(|| {
-            req.uri()
-                .authority()
-                .map(|a| a.as_str().to_ascii_lowercase())
-        });
-    let want = state.cfg.host_with_port.to_ascii_lowercase();
-    let ok = host.as_deref().is_some_and(|h| {
-        h == want
-            || (!state.cfg.host_with_port.contains(':')
-                && h.strip_suffix(if state.cfg.https { ":443" } else { ":80" }) == Some(&want))
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    let want = state.cfg.host_with_port.as_str();
+    let ok = host.is_some_and(|h| {
+        h.eq_ignore_ascii_case(want)
+            || (!want.contains(':')
+                && h.strip_suffix(if state.cfg.https { ":443" } else { ":80" })
+                    .is_some_and(|h| h.eq_ignore_ascii_case(want)))
     });
     if !ok {
         let message = format!("this console answers for {} only", state.cfg.origin);
@@ -250,41 +246,52 @@ fn wants_html(headers: &axum::http::HeaderMap) -> bool {
 pub const PERMISSIONS_POLICY: &str = "accelerometer=(), autoplay=(), camera=(), display-capture=(), encrypted-media=(), fullscreen=(), geolocation=(), gyroscope=(), hid=(), magnetometer=(), microphone=(), midi=(), payment=(), picture-in-picture=(), publickey-credentials-create=(self), publickey-credentials-get=(self), screen-wake-lock=(), serial=(), usb=(), xr-spatial-tracking=()";
 
 async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    // Names and values are checked at compile time (`const`), not on every answer.
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
+    // Room for all of them at once (one growth of the map at most).
+    h.reserve(9);
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-        ),
+        const {
+            HeaderValue::from_static(
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+            )
+        },
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
+        const { HeaderValue::from_static("nosniff") },
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
+        const { HeaderValue::from_static("same-origin") },
     );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        const { HeaderValue::from_static("DENY") },
+    );
     // On every answer (so on every HTML page): no powerful features, and no window
     // opened by or opening this console keeps a handle on it.
     h.insert(
-        "permissions-policy",
-        HeaderValue::from_static(PERMISSIONS_POLICY),
+        const { HeaderName::from_static("permissions-policy") },
+        const { HeaderValue::from_static(PERMISSIONS_POLICY) },
     );
     h.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
+        const { HeaderName::from_static("cross-origin-opener-policy") },
+        const { HeaderValue::from_static("same-origin") },
     );
     if state.cfg.https {
         h.insert(
             header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+            const { HeaderValue::from_static("max-age=31536000; includeSubDomains") },
         );
     }
     if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(
+            header::CACHE_CONTROL,
+            const { HeaderValue::from_static("no-store") },
+        );
     }
     resp
 }

@@ -8,8 +8,21 @@ use raxx_store::Store;
 use raxx_store::sessions::SessionPolicy;
 use webauthn_rs::prelude::{Url, Webauthn, WebauthnBuilder};
 
+/// What every handler shares, behind one `Arc`: every layer, route and extractor holds a
+/// copy, and axum clones the route's service stack on each request, so a clone is one
+/// reference count (was one per field; issue 18). Fields read through `Deref`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+pub struct Shared {
     pub cfg: Arc<Resolved>,
     pub store: Store,
     pub webauthn: Arc<Webauthn>,
@@ -69,7 +82,7 @@ impl AppState {
                 })
                 .collect(),
         });
-        Ok(AppState {
+        Ok(AppState(Arc::new(Shared {
             customers: Arc::new(customers),
             flag_cache: Default::default(),
             flag_pages: Default::default(),
@@ -79,7 +92,7 @@ impl AppState {
             webauthn: Arc::new(webauthn),
             policy,
             enrol_code_hash: enrol_code_hash.map(Into::into),
-        })
+        })))
     }
 
     pub fn env(&self) -> Env {

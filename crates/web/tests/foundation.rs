@@ -21,6 +21,36 @@ fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap_or_default().to_string()
 }
 
+/// Host binding compares without case (hosts are case-insensitive), and only the exact
+/// host and port: a longer host, another port or a host that merely starts the same way is
+/// another host (issue 18 rewrote the comparison without lowercased copies).
+#[tokio::test]
+async fn host_binding_ignores_case_and_nothing_else() {
+    for url in database_urls().await {
+        let c = TestConsole::start(Env::Staging, &url, "").await;
+        let raw = reqwest::Client::new();
+        let base = format!("http://{}", c.addr);
+        let port = c.addr.port();
+        for (host, want) in [
+            (format!("STAGING.LOCALHOST:{port}"), 200),
+            (format!("Staging.Localhost:{port}"), 200),
+            (format!("staging.localhost:{port}"), 200),
+            (format!("staging.localhost:{}", port.wrapping_add(1)), 421),
+            ("staging.localhost".to_string(), 421),
+            (format!("staging.localhost.evil:{port}"), 421),
+            (format!("xstaging.localhost:{port}"), 421),
+        ] {
+            let resp = raw
+                .get(format!("{base}/login"))
+                .header("host", host.as_str())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), want, "Host: {host}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_request_for_another_host_is_misdirected() {
     for url in database_urls().await {
