@@ -36,6 +36,8 @@ DUR=${BENCH_DURATION:-5}
 WARM=${BENCH_WARMUP:-1}
 CONC=${BENCH_CONNECTIONS:-16}
 AUDIT_ROWS=${BENCH_AUDIT_ROWS-"1000000 10000000"}
+# Filter kinds of workload 4 (the viewer's filters, issue 17).
+AUDIT_KINDS=${BENCH_AUDIT_KINDS-"newest actor action_time actor_email action_part target_typed text_common text_rare reads_hidden"}
 SCPU=${BENCH_SERVER_CPU:-0}
 CCPU=${BENCH_CLIENT_CPU:-1}
 PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
@@ -742,13 +744,25 @@ audit_round() { # rows
         [newest]="limit=50"
         [actor]="actor=17&limit=50"
         [action_time]="action=token.rotate&since=$since&until=$until&limit=50"
+        [actor_email]="actor=bench%40raxx.test&limit=50"
+        [action_part]="action=rotate&limit=50"
+        [target_typed]="target=flag%20f0042-checkout%20(raxx-api-staging)&limit=50"
+        [text_common]="q=checkout&limit=50"
+        [text_rare]="q=cus_012345&limit=50"
+        [reads_hidden]="reads=hide&limit=50"
     )
     local -A sql=(
         [newest]="SELECT * FROM console_audit_log WHERE 1 = 1 ORDER BY id DESC LIMIT 50"
         [actor]="SELECT * FROM console_audit_log WHERE 1 = 1 AND actor = '17' ORDER BY id DESC LIMIT 50"
         [action_time]="SELECT * FROM console_audit_log WHERE 1 = 1 AND action = 'token.rotate' AND at >= $since AND at < $until ORDER BY id DESC LIMIT 50"
+        [actor_email]="SELECT * FROM console_audit_log WHERE 1 = 1 AND actor IN ('bench@raxx.test', '1') ORDER BY id DESC LIMIT 50"
+        [action_part]="SELECT * FROM console_audit_log WHERE 1 = 1 AND action IN ('token.rotate') ORDER BY id DESC LIMIT 50"
+        [target_typed]="SELECT * FROM console_audit_log WHERE 1 = 1 AND ((target_id = 'f0042-checkout' AND target_type = 'flag' AND target_app = 'raxx-api-staging')) ORDER BY id DESC LIMIT 50"
+        [text_common]="SELECT * FROM console_audit_log WHERE 1 = 1 AND (action || ' ' || COALESCE(target_type, '') || ' ' || COALESCE(target_id, '') || ' ' || COALESCE(reason, '')) ILIKE '%checkout%' ESCAPE '\\' ORDER BY id DESC LIMIT 50"
+        [text_rare]="SELECT * FROM console_audit_log WHERE 1 = 1 AND (action || ' ' || COALESCE(target_type, '') || ' ' || COALESCE(target_id, '') || ' ' || COALESCE(reason, '')) ILIKE '%cus\\_012345%' ESCAPE '\\' ORDER BY id DESC LIMIT 50"
+        [reads_hidden]="SELECT * FROM console_audit_log WHERE 1 = 1 AND NOT (outcome = 'allowed' AND action IN ('audit.view', 'audit.export', 'flag.view', 'customer.view', 'customer.search')) ORDER BY id DESC LIMIT 50"
     )
-    for k in newest actor action_time; do
+    for k in $AUDIT_KINDS; do
         expect_status "audit API $k" 200 "http://127.0.0.1:$P_AUDIT/api/v1/audit?${q[$k]}" -H "Host: staging.localhost:$P_AUDIT" -H "Cookie: $cookie"
         set_res "w4.$rows.$k.entries" "$(jq '.entries | length' "$WORK/probe.out")"
         WRK_CONNECTIONS=1 wrk_run "w4.$rows.$k" "http://127.0.0.1:$P_AUDIT/api/v1/audit?${q[$k]}" \
@@ -865,9 +879,11 @@ perf() { printf '%s req/s · p50 %s · p99 %s' "$(fmt_int "$(res "$1.rps")")" "$
         echo "| 3 | audited write (flags apply, PUT), $c client(s), PostgreSQL | $(perf "$k") | raw insert (pgbench): $(fmt_int "$raw") tx/s | $(awk -v a="$(res "$k.rps")" -v b="$raw" 'BEGIN { if (b > 0) printf "%.2f of raw", a / b; else print "—" }') | ≥0.5 of raw: $(ok "$(res "$k.rps")" ">=" "$raw" 0.5) |"
     done
     for rows in $AUDIT_ROWS; do
-        for k in newest actor action_time; do
+        for k in $AUDIT_KINDS; do
             kk="w4.$rows.$k"
-            desc=$(case $k in newest) echo "newest page";; actor) echo "filter by actor";; action_time) echo "action + 1-day range";; esac)
+            desc=$(case $k in newest) echo "newest page";; actor) echo "filter by actor";; action_time) echo "action + 1-day range";;
+                actor_email) echo "actor by email";; action_part) echo "action by part of its name (\\`rotate\\`)";; target_typed) echo "target as shown (\\`flag f0042-checkout (app)\\`)";;
+                text_common) echo "free text, common word";; text_rare) echo "free text, rare word (trigram index)";; reads_hidden) echo "reads hidden (viewer default)";; esac)
             tgt=""
             if [[ $rows -ge 10000000 ]]; then tgt="p99 < 50 ms: $(ok "$(res "$kk.p99_us")" "<" 50000)"; fi
             echo "| 4 | audit API, $(fmt_int "$rows") rows, $desc ($(res "$kk.entries") rows) | p50 $(fmt_ms "$(res "$kk.p50_us")") · p99 $(fmt_ms "$(res "$kk.p99_us")") (HTTP, incl. its audit.view row); SQL alone p99 $(fmt_ms "$(res "$kk.sql_p99_us")") | | | $tgt |"

@@ -483,7 +483,7 @@ async fn reliability_cli_commands_on_a_read_only_database_say_so_in_one_line_or_
 /// chain is intact.
 #[tokio::test]
 async fn reliability_sigterm_stops_serve_cleanly_with_no_run_or_lease_left_behind() {
-    const JOBS: &str = "[jobs.session-purge]\nschedule = \"* * * * * *\"\n[jobs.status-poll]\nschedule = \"0 0 0 1 1 *\"\nenabled = false\n[jobs.token-rotation-sweep]\nschedule = \"0 0 0 1 1 *\"\nenabled = false\n[jobs.promotion-expiry]\nschedule = \"0 0 0 1 1 *\"\nenabled = false\n[jobs.audit-digest]\nschedule = \"0 0 0 1 1 *\"\nenabled = false\n";
+    const JOBS: &str = "[jobs.session-purge]\nschedule = \"* * * * * *\"\n[jobs.status-poll]\nschedule = \"0 0 0 1 1 *\"\nenabled = false\n[jobs.token-rotation-sweep]\nschedule = \"0 0 0 1 1 *\"\nenabled = false\n[jobs.promotion-expiry]\nschedule = \"0 0 0 1 1 *\"\nenabled = false\n[jobs.audit-digest]\nschedule = \"0 0 0 1 1 *\"\nenabled = false\n[jobs.notify-delivery]\nschedule = \"0 0 0 1 1 *\"\nenabled = false\n";
     for db in database_urls().await {
         let dir = tempdir("sigterm");
         let mut console = start(&dir, "staging", &db, &format!("{STAGING_APPS}{JOBS}")).await;

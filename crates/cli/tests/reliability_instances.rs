@@ -28,6 +28,9 @@ enabled = false
 [jobs.audit-digest]
 schedule = "0 0 0 1 1 *"
 enabled = false
+[jobs.notify-delivery]
+schedule = "0 0 0 1 1 *"
+enabled = false
 "#;
 
 #[tokio::test]

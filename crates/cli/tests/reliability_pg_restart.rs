@@ -42,6 +42,9 @@ enabled = false
 [jobs.audit-digest]
 schedule = "0 0 0 1 1 *"
 enabled = false
+[jobs.notify-delivery]
+schedule = "0 0 0 1 1 *"
+enabled = false
 "#;
 
 /// A PostgreSQL binary: on `PATH`, else the newest `/usr/lib/postgresql/*/bin/<name>`.

@@ -309,7 +309,7 @@ mod tests {
             .map(|p| p["schema"].to_string())
             .unwrap_or_default();
         assert!(
-            outcome.contains(r#""enum":["allowed","denied","failed"]"#),
+            outcome.contains(r#""enum":["allowed","denied","error"]"#),
             "{outcome}"
         );
     }

@@ -180,7 +180,8 @@ async fn the_playground_explains_matches_and_misses_and_agrees_with_ofrep() {
         assert!(f["rules"][1]["bucket"].is_u64(), "{f}");
         // `theme`: country held, so the first failed condition is the second (plan absent).
         let t = flag(&answer, "theme");
-        assert_eq!(t["reason"], "DEFAULT");
+        // What OFREP sends when rules exist and none matched (its enum has no DEFAULT).
+        assert_eq!(t["reason"], "STATIC");
         assert_eq!(t["matched_rule"], Value::Null);
         assert_eq!(t["rules"][0]["failed_condition"], 2, "{t}");
         assert_eq!(t["rules"][0]["actual"], Value::Null, "{t}");
@@ -368,7 +369,7 @@ async fn prod_evaluates_a_pending_promotions_proposed_state() {
         assert_eq!(s, 200, "{later}");
         assert_eq!(later["promotion"], id);
         let f = flag(&later, "new-checkout");
-        assert_eq!(f["reason"], "DEFAULT", "{f}");
+        assert_eq!(f["reason"], "STATIC", "{f}");
         assert_eq!(f["rules"][1]["outcome"], "missed");
         assert_eq!(f["rules"][1]["actual"], "US");
         // Prod itself did not change.

@@ -162,7 +162,7 @@ async fn every_operator_sees_the_grid_and_the_drill_down_on_both_envs() {
             assert_eq!(html.matches("<rect class=\"failure\"").count(), 1);
             assert!(html.contains("<polyline"));
             // Uptime and p95 per window: 2 of 3 up; p95 of the answered latencies.
-            assert!(html.contains("<th scope=\"row\">last 1 h</th><td class=\"num\">66.7 %</td><td class=\"num\">15 ms</td>"), "uptime row");
+            assert!(html.contains("<th scope=\"row\">last 1 h</th><td class=\"num\" data-label=\"Uptime\">66.7 %</td><td class=\"num\" data-label=\"p95 latency\">15 ms</td>"), "uptime row");
             assert!(!html.contains("<script"), "no script on the drill-down");
             assert!(
                 html.contains("<caption class=\"sr-only\">Recent results"),

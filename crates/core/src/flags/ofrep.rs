@@ -7,8 +7,8 @@
 //!   Every OFREP provider understands a typed `value`; the protocol's newer `codeDefaultFlag`
 //!   (no `value`: "use your code default") is representable here (`value: None`) but not
 //!   produced, so what a killed flag serves is decided and shown by the console.
-//! - `DEFAULT` is sent when rules exist and none matched (OpenFeature's reason; OFREP lists
-//!   reasons as examples, not a closed set).
+//! - When rules exist and none matched, the reason is `STATIC` (OFREP's enum has no
+//!   OpenFeature `DEFAULT`; see [`wire_reason`]).
 //! - Single evaluation: `404` for `FLAG_NOT_FOUND`; `400` for `PARSE_ERROR`,
 //!   `INVALID_CONTEXT`, `TARGETING_KEY_MISSING`; `500` for `TYPE_MISMATCH` and `GENERAL`,
 //!   which only corrupt stored state can cause. Bulk evaluation: `200` with per-flag failures
@@ -87,6 +87,17 @@ pub enum FlagResult<'a> {
     Failure(EvaluationFailure<'a>),
 }
 
+/// The reason as OFREP's definition spells it. Its enum (`STATIC`, `TARGETING_MATCH`,
+/// `SPLIT`, `DISABLED`, `UNKNOWN`) has no `DEFAULT`: "rules exist, none matched, the default
+/// variant was served" goes out as `STATIC` — the flag's own configured value, no rule
+/// applied. The playground keeps the finer `DEFAULT`.
+pub fn wire_reason(r: super::eval::Reason) -> &'static str {
+    match r {
+        super::eval::Reason::Default => "STATIC",
+        other => other.as_str(),
+    }
+}
+
 impl<'a> FlagResult<'a> {
     fn from_evaluation(
         key: &'a str,
@@ -97,7 +108,7 @@ impl<'a> FlagResult<'a> {
             Ok(e) => FlagResult::Success(EvaluationSuccess {
                 key: Cow::Borrowed(key),
                 value: Some(served_value(flag_type, e.value)),
-                reason: Cow::Borrowed(e.reason.as_str()),
+                reason: Cow::Borrowed(wire_reason(e.reason)),
                 variant: Some(Cow::Borrowed(e.variant)),
                 metadata: None,
             }),

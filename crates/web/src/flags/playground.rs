@@ -333,7 +333,9 @@ fn explained(key: &str, flag: &Flag, e: &Explanation<'_>) -> FlagExplained {
     let matched_rule = e.matched_rule().map(|i| i + 1);
     match &e.result {
         Ok(ev) => {
-            let reason = ev.reason.as_str();
+            // The reason as the app's SDK receives it over OFREP (`DEFAULT` goes out as
+            // `STATIC`); the summary and the rules say which case it was.
+            let reason = raxx_core::flags::ofrep::wire_reason(ev.reason);
             let summary = match (ev.reason, matched_rule) {
                 (_, Some(n)) => format!(
                     "serves `{}` ({}) because rule {n} matched",

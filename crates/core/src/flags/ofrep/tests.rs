@@ -26,7 +26,7 @@ fn single_evaluation_bodies_and_statuses_follow_the_spec() {
             "banner",
             &anonymous,
             200,
-            json!({"key": "banner", "value": "Welcome", "reason": "DEFAULT", "variant": "old"}),
+            json!({"key": "banner", "value": "Welcome", "reason": "STATIC", "variant": "old"}),
         ),
         (
             "new-checkout",
