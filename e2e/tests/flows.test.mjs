@@ -204,6 +204,8 @@ test("key rotation on staging: confirmation names app and env, secret shown once
     assert.ok((await page.textContent("main")).includes(`still ${tokenId}`), "the same id after rotation");
     // The copy button comes from /static/copy.js (no inline script).
     await page.click("button[data-copy]");
+    // The clipboard write is asynchronous: wait (bounded) for the status it sets.
+    await page.locator("[data-copy-status]").filter({ hasText: /Copied|Selected/ }).waitFor({ timeout: 5000 });
     assert.match(await page.textContent("[data-copy-status]"), /Copied|Selected/);
     await screenshot(page, "staging-token-result");
 

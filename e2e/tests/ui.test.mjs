@@ -206,7 +206,7 @@ test("Run now on prod asks first; on staging it runs; schedules read in words", 
         await page.reload();
       }
       assert.ok(await page.locator("td:has-text('every 30 seconds')").count(), "status-poll in words");
-      const row = page.locator("tr:has(th:text-is('status-poll'))");
+      const row = page.locator("tr:has(th a:text-is('status-poll'))");
       if (env === "prod") {
         const submit = row.locator("button[type=submit]");
         assert.equal(await submit.isVisible(), false, "no one-click run on prod");
