@@ -354,3 +354,58 @@ async fn a_rolled_back_change_sends_nothing_and_a_failing_job_is_notified() {
         assert_eq!(c.store().notifications(10).await.unwrap().len(), 2);
     }
 }
+
+#[tokio::test]
+async fn expiring_tokens_are_reminded_once_a_day_with_a_link_to_the_tokens_page() {
+    for url in database_urls().await {
+        let (rx, base) = receiver().await;
+        let extra = format!(
+            "[[apps]]\nname = \"{PROD_APP}\"\nenv = \"prod\"\n\n[[apps.tokens]]\nname = \"client\"\nprovider = \"local\"\nmax_age_days = 90\n\n{}",
+            notify_config(&base, "\"token.expiring\"")
+        );
+        let c = TestConsole::start(Env::Prod, &url, &extra).await;
+        let sweep = "system:token-rotation-sweep";
+        // Nothing expiring: no reminder, no row.
+        raxx_web::tokens::rotation_sweep(&c.state, sweep)
+            .await
+            .unwrap();
+        assert!(c.store().notifications(10).await.unwrap().is_empty());
+        // A client key older than its 90-day max age needs a person.
+        new_key(&c, PROD_APP, KeyKind::Client).await;
+        sqlx::query("UPDATE console_app_keys SET created_at = $1 WHERE app = $2")
+            .bind(now_ms() - 100 * 86_400_000)
+            .bind(PROD_APP)
+            .execute(c.store().pool())
+            .await
+            .unwrap();
+        let report = raxx_web::tokens::rotation_sweep(&c.state, sweep)
+            .await
+            .unwrap();
+        assert_eq!(report.expiring.len(), 1, "{report:?}");
+        let queued = c.store().notifications(10).await.unwrap();
+        assert_eq!(queued.len(), 2, "one per target: {queued:?}");
+        assert!(queued.iter().all(|q| q.event == "token.expiring"));
+        assert_eq!(
+            c.audit_count("token.expiring", "allowed").await,
+            1,
+            "queued with its own audit row"
+        );
+        // The hourly sweep does not repeat the reminder within a day.
+        raxx_web::tokens::rotation_sweep(&c.state, sweep)
+            .await
+            .unwrap();
+        assert_eq!(c.store().notifications(10).await.unwrap().len(), 2);
+        deliver(&c.state, "system:notify-delivery", now_ms())
+            .await
+            .unwrap();
+        let got = rx.got.lock().await.clone();
+        let hook = &got.iter().find(|(k, _)| k == "webhook").expect("webhook").1;
+        assert_eq!(hook["event"], "token.expiring");
+        assert_eq!(hook["link"], format!("{}/tokens", c.origin));
+        let slack = &got.iter().find(|(k, _)| k == "slack").expect("slack").1;
+        assert!(
+            slack["text"].as_str().unwrap().contains("need a person"),
+            "{slack}"
+        );
+    }
+}

@@ -385,6 +385,50 @@ struct DetailPage {
     c: CustomerView,
     can_write: bool,
     suspended: bool,
+    /// A refused submit: the form, its field at fault, what was typed and why.
+    typed: Option<Typed>,
+}
+
+/// What an operator typed into one of the customer forms, kept when it is refused.
+pub struct Typed {
+    /// `suspend`, `reactivate` or `email`.
+    pub form: &'static str,
+    /// `reason` or `email`: the field the message is about.
+    pub field: &'static str,
+    pub reason: String,
+    pub email: String,
+    pub message: String,
+}
+
+impl DetailPage {
+    /// The typed value of `field` in `form`, or "" (a fresh form).
+    fn value(&self, form: &str, field: &str) -> &str {
+        match &self.typed {
+            Some(t) if t.form == form && field == "reason" => &t.reason,
+            Some(t) if t.form == form && field == "email" => &t.email,
+            _ => "",
+        }
+    }
+    /// The message for `field` of `form`, when that is what was refused.
+    fn error(&self, form: &str, field: &str) -> Option<&str> {
+        self.typed
+            .as_ref()
+            .filter(|t| t.form == form && t.field == field)
+            .map(|t| t.message.as_str())
+    }
+}
+
+async fn detail(state: &AppState, ctx: &Ctx, id: &str, typed: Option<Typed>) -> Response {
+    match find(state, ctx, id).await {
+        Ok(c) => render(&DetailPage {
+            layout: Layout::new(state, Some(ctx), format!("Customer {}", c.id), "Customers"),
+            can_write: ctx.can_write(Resource::Customer),
+            suspended: c.status == raxx_store::customers::SUSPENDED,
+            c,
+            typed,
+        }),
+        Err(e) => page_error(state, ctx, e),
+    }
 }
 
 pub async fn detail_page(
@@ -392,20 +436,7 @@ pub async fn detail_page(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Response {
-    match find(&state, &ctx, &id).await {
-        Ok(c) => render(&DetailPage {
-            layout: Layout::new(
-                &state,
-                Some(&ctx),
-                format!("Customer {}", c.id),
-                "Customers",
-            ),
-            can_write: ctx.can_write(Resource::Customer),
-            suspended: c.status == raxx_store::customers::SUSPENDED,
-            c,
-        }),
-        Err(e) => page_error(&state, &ctx, e),
-    }
+    detail(&state, &ctx, &id, None).await
 }
 
 #[derive(Deserialize, Default)]
@@ -420,11 +451,43 @@ async fn form_action(
     ctx: Ctx,
     id: String,
     c: CustomerChange,
-    reason: &str,
+    f: ChangeForm,
     done: &str,
 ) -> Response {
-    match change(&state, &ctx, &id, c, reason).await {
+    let form = match &c {
+        CustomerChange::Suspend => "suspend",
+        CustomerChange::Reactivate => "reactivate",
+        CustomerChange::Email(_) => "email",
+    };
+    match change(&state, &ctx, &id, c, &f.reason).await {
         Ok(_) => redirect_with_flash(&format!("/customers/{}", url_segment(&id)), done),
+        // Input the operator can fix: the page again, with what was typed and the field
+        // marked (the change did not happen).
+        Err(e @ (AppError::Invalid(_) | AppError::Conflict { status: 409, .. })) => {
+            let status = if matches!(e, AppError::Invalid(_)) {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::CONFLICT
+            };
+            let message = e.to_string();
+            let field = if form == "email" && !message.contains("reason") {
+                "email"
+            } else {
+                "reason"
+            };
+            let typed = Typed {
+                form,
+                field,
+                reason: f.reason,
+                email: f.email,
+                message,
+            };
+            let mut resp = detail(&state, &ctx, &id, Some(typed)).await;
+            if resp.status().is_success() {
+                *resp.status_mut() = status;
+            }
+            resp
+        }
         Err(e) => page_error(&state, &ctx, e),
     }
 }
@@ -444,7 +507,7 @@ pub async fn suspend_form(
         ctx,
         id,
         CustomerChange::Suspend,
-        &f.reason,
+        f,
         "Customer suspended.",
     )
     .await
@@ -461,7 +524,7 @@ pub async fn reactivate_form(
         ctx,
         id,
         CustomerChange::Reactivate,
-        &f.reason,
+        f,
         "Customer reactivated.",
     )
     .await
@@ -477,8 +540,8 @@ pub async fn email_form(
         state,
         ctx,
         id,
-        CustomerChange::Email(f.email),
-        &f.reason,
+        CustomerChange::Email(f.email.clone()),
+        f,
         "Email changed.",
     )
     .await

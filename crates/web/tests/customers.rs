@@ -490,6 +490,59 @@ async fn suspending_on_prod_needs_the_admin_role_and_a_reason_and_is_audited() {
             .unwrap();
         assert_eq!(resp.status().as_u16(), 403);
         assert_eq!(customer_status(&cust, Env::Prod, 502).await, "active");
+
+        // A refused form keeps what was typed and marks the field; nothing changes.
+        let form = [
+            ("email", "not-an-email"),
+            ("reason", "customer asked by phone, ticket 8812"),
+            ("_csrf", admin.csrf.as_str()),
+            ("_target_env", "prod"),
+        ];
+        let resp = prod
+            .client()
+            .post(prod.url("/customers/502/email"))
+            .headers(prod.read_headers(&admin))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 400);
+        let html = resp.text().await.unwrap();
+        assert!(
+            html.contains("value=\"customer asked by phone, ticket 8812\""),
+            "the reason is kept"
+        );
+        assert!(
+            html.contains("value=\"not-an-email\" aria-invalid=\"true\""),
+            "the email is kept and marked"
+        );
+        assert!(html.contains("class=\"field-error\" id=\"e-email-err\""));
+        let (_, one) = get_json(&prod, &admin, "/api/v1/customers/502").await;
+        assert_eq!(
+            one["email"], "grace.new@customers.raxx.test",
+            "nothing changed"
+        );
+        let form = [
+            ("reason", "   "),
+            ("_csrf", admin.csrf.as_str()),
+            ("_target_env", "prod"),
+        ];
+        let resp = prod
+            .client()
+            .post(prod.url("/customers/502/suspend"))
+            .headers(prod.read_headers(&admin))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 400);
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("id=\"s-reason-err\""), "the reason is marked");
+        assert!(
+            html.contains("<h1>Customer 502</h1>"),
+            "the customer's page, not a bare error"
+        );
+        assert_eq!(customer_status(&cust, Env::Prod, 502).await, "active");
     }
 }
 

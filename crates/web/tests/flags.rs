@@ -1215,6 +1215,36 @@ async fn bad_promotion_requests_are_400_and_rejection_needs_a_reason() {
             (s.as_u16(), b["error"].as_str()),
             (400, Some("reason_required"))
         );
+        // The page form: a blank reason shows the promotion again, the field marked and what
+        // was typed kept; nothing is decided.
+        let form = [
+            ("_csrf", p.bob.csrf.as_str()),
+            ("_target_env", "prod"),
+            ("reason", "   "),
+        ];
+        let resp = p
+            .prod
+            .client()
+            .post(p.prod.url(&format!("/promotions/{id}/reject")))
+            .headers(p.prod.read_headers(&p.bob))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 400);
+        let html = resp.text().await.unwrap();
+        assert!(
+            html.contains("id=\"rj-reason-err\""),
+            "the reason field is marked"
+        );
+        assert!(
+            html.contains("value=\"   \" aria-invalid=\"true\""),
+            "what was typed is kept"
+        );
+        assert!(
+            html.contains(&format!("Promotion #{id}")),
+            "the promotion's own page"
+        );
         let (s, b) = post_json(
             &p.prod,
             &p.bob,

@@ -601,6 +601,8 @@ struct PromotionPage {
     review: ReviewView,
     /// Why a decision just made on this page was refused ("this went stale because …").
     refusal: Option<(String, String)>,
+    /// A refused reject: (what was typed, why), so the reason is not lost.
+    reject_typed: Option<(String, String)>,
 }
 
 /// `GET /promotions/{id}`: each flag against prod now; approve/reject on prod.
@@ -609,7 +611,7 @@ pub async fn promotion(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    promotion_page(&state, &ctx, parse_id(&id)?, None).await
+    promotion_page(&state, &ctx, parse_id(&id)?, None, None).await
 }
 
 /// The promotion page; `refusal` is (heading, why) of a refused approve or reject.
@@ -618,6 +620,7 @@ async fn promotion_page(
     ctx: &Ctx,
     id: i64,
     refusal: Option<(String, String)>,
+    reject_typed: Option<(String, String)>,
 ) -> AppResult<Response> {
     let record = promote::find(state, id).await?;
     let p = &record.promotion;
@@ -662,6 +665,7 @@ async fn promotion_page(
         .collect();
     let review = review_view(&frozen, &bases);
     let refused = refusal.is_some();
+    let invalid = reject_typed.is_some();
     let mut resp = render(&PromotionPage {
         layout: Layout::new(
             state,
@@ -692,9 +696,12 @@ async fn promotion_page(
         restore: record.kind == PromotionKind::Restore,
         review,
         refusal,
+        reject_typed,
     });
     if refused {
         *resp.status_mut() = axum::http::StatusCode::CONFLICT;
+    } else if invalid {
+        *resp.status_mut() = axum::http::StatusCode::BAD_REQUEST;
     }
     Ok(resp)
 }
@@ -736,7 +743,7 @@ pub async fn approve(
                 ),
                 _ => format!("It was not applied: {message}."),
             };
-            return promotion_page(&state, &ctx, id, Some((heading.to_string(), why))).await;
+            return promotion_page(&state, &ctx, id, Some((heading.to_string(), why)), None).await;
         }
         Err(e) => return Err(e),
     };
@@ -759,7 +766,39 @@ pub async fn reject(
     Form(f): Form<ReasonForm>,
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
-    promote::reject(&state, &ctx, id, &f.reason).await?;
+    match promote::reject(&state, &ctx, id, &f.reason).await {
+        Ok(_) => {}
+        // A reason to fix: the promotion again, with what was typed and the field marked.
+        Err(
+            AppError::Invalid(message)
+            | AppError::Conflict {
+                status: 400,
+                message,
+                ..
+            },
+        ) => {
+            return promotion_page(&state, &ctx, id, None, Some((f.reason, message))).await;
+        }
+        // Decided or expired meanwhile: the promotion, saying so.
+        Err(AppError::Conflict {
+            status: 409,
+            message,
+            ..
+        }) => {
+            return promotion_page(
+                &state,
+                &ctx,
+                id,
+                Some((
+                    "This promotion was decided meanwhile".to_string(),
+                    format!("It was not rejected: {message}."),
+                )),
+                None,
+            )
+            .await;
+        }
+        Err(e) => return Err(e),
+    }
     Ok(redirect_with_flash(
         &format!("/promotions/{id}"),
         &format!("Promotion #{id} rejected."),

@@ -143,9 +143,71 @@ pub async fn rotation_sweep(state: &AppState, actor: &str) -> AppResult<SweepRep
         }
     }
 
-    // 4. What is left for a person.
+    // 4. What is left for a person, and a reminder to the `[[notify]]` targets.
     report.expiring = expiring_tokens(state).await?;
+    notify_expiring(state, actor, &report.expiring).await?;
     Ok(report)
+}
+
+/// `token.expiring` (issue 16): one reminder listing the tokens that need a person, at most
+/// once a day unless a token joins the list. The reminder is queued with its own audit row
+/// (`token.expiring`, the token ids) in one transaction; nothing is written when no target
+/// asks for the event or nothing is expiring.
+async fn notify_expiring(
+    state: &AppState,
+    actor: &str,
+    expiring: &[ExpiringToken],
+) -> AppResult<()> {
+    let wanted = state
+        .cfg
+        .config
+        .notify
+        .iter()
+        .any(|t| t.events.iter().any(|e| e == "token.expiring"));
+    if expiring.is_empty() || !wanted {
+        return Ok(());
+    }
+    let ids: Vec<String> = expiring.iter().map(|t| t.id.clone()).collect();
+    let day_ago = now_ms() - 86_400_000;
+    let last = state
+        .store
+        .audit_page(&raxx_store::audit::AuditQuery {
+            action: Some("token.expiring".into()),
+            since: Some(day_ago),
+            limit: 1,
+            ..Default::default()
+        })
+        .await?;
+    if let Some(prev) = last.first() {
+        let told: Vec<&str> = prev.event.context["tokens"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        if ids.iter().all(|id| told.contains(&id.as_str())) {
+            return Ok(());
+        }
+    }
+    let list = expiring
+        .iter()
+        .map(|t| format!("{} {} of {} ({})", t.id, t.name, t.app, t.state_label))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut n = raxx_core::notify::Notification::new(
+        "token.expiring",
+        format!("{} token(s) need a person: {list}", expiring.len()),
+    );
+    n.link = Some(state.cfg.url("/tokens"));
+    n.target_type = Some("token".into());
+    let mut tx = state.store.begin().await?;
+    let queued = tx.enqueue_notification(&n).await?;
+    tx.record(
+        AuditEvent::new(actor, "token.expiring", Outcome::Allowed)
+            .with("tokens", ids)
+            .with("notifications", queued as i64),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Tokens that need a person: app keys expiring soon or overdue, provider tokens the
