@@ -90,7 +90,9 @@ run flags apply "$WORK/flags.toml" >/dev/null
 READ_KEY=$(run keys create --app "$APP" --kind read | tail -n 1)
 DEPLOY_KEY=$(run keys create --app "$APP" --kind deploy | tail -n 1)
 
-run serve >"$WORK/console.log" 2>&1 &
+# The binary itself in the background (not through `run`: $! would be a subshell, and
+# killing it would leave the console serving).
+"$BIN" --config "$CFG" serve >"$WORK/console.log" 2>&1 &
 PID=$!
 for _ in $(seq 1 100); do
   curl -fsS "$ORIGIN/healthz" >/dev/null 2>&1 && break

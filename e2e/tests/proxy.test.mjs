@@ -185,7 +185,7 @@ test("passkey registration and sign-in through nginx terminating TLS", { skip: m
   // The audit rows of both ceremonies name the address nginx saw (Chromium connects from
   // 127.0.0.1, nginx's own address is trusted, so the console walks X-Forwarded-For and
   // finds 127.0.0.1 as the left-most, all-trusted hop). Distinct client addresses, forged
-  // headers and request ids: crates/cli/tests/deploy_proxy.rs.
+  // headers and request ids: crates/cli/tests/it/deploy_proxy.rs.
   const rows = execFileSync(BIN, ["audit", "export", "--config", configPath], { encoding: "utf8" })
     .trim().split("\n").map((l) => JSON.parse(l));
   const signIns = rows.filter((r) => r.action.startsWith("auth.") && r.outcome === "allowed");

@@ -22,7 +22,7 @@ pub async fn serve(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     }
     let state = prepare(cfg).await?;
     // A schedule that does not parse stops the start here, naming the job.
-    let scheduler = raxx_jobs::Scheduler::from_config(state.clone())?;
+    let scheduler = raxx_jobs::Scheduler::from_config(state.console())?;
     let listener = bind(&listen).await?;
     tracing::info!("listening on {listen}");
     let checkpoints = signing_key.map(|key| {

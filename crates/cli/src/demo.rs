@@ -10,6 +10,7 @@ use crate::commands::issue_login_link;
 use crate::runtime::{bind, load_config, prepare, shutdown_signal};
 
 // Tokens: the in-process Heroku fake, its control endpoint, demo keys (docs/tokens.md).
+mod flags;
 mod tokens;
 // Status: checks per demo app and an endpoint to flip; jobs run in both consoles (docs/jobs.md).
 mod status;
@@ -79,9 +80,8 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<ExitCode> {
         let state = prepare(cfg).await?;
         tokens::seed_keys(&state).await?;
         // Flags: the staging flags file, OFREP client keys, prod's staging source (docs/flags.md).
-        flag_keys
-            .push(crate::flags_cmd::demo_seed(&state, data_dir, &prod_path, STAGING_URL).await?);
-        let scheduler = raxx_jobs::Scheduler::from_config(state.clone())?;
+        flag_keys.push(flags::demo_seed(&state, data_dir, &prod_path, STAGING_URL).await?);
+        let scheduler = raxx_jobs::Scheduler::from_config(state.console())?;
         let listener = bind(&listen).await?;
         schedulers.push(scheduler.spawn());
         for email in ["alice@raxx.test", "bob@raxx.test"] {
@@ -123,7 +123,7 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<ExitCode> {
         (raxx_core::Env::Staging, STAGING_URL),
         (raxx_core::Env::Prod, PROD_URL),
     ];
-    crate::flags_cmd::print_demo(&flag_keys, data_dir, &urls);
+    flags::print_demo(&flag_keys, data_dir, &urls);
     println!();
     println!(
         "Passkey enrolment code for the demo admins: demo-enrol-code. Ctrl-C stops both consoles."

@@ -2,6 +2,7 @@
 
 mod audit_cmd;
 mod commands;
+#[cfg(feature = "demo")]
 mod demo;
 mod flags_cmd;
 mod runtime;
@@ -48,6 +49,7 @@ enum Command {
     /// Run the embedded migrations and exit.
     Migrate,
     /// Start a staging and a prod console with demo data, and print a login link for each.
+    #[cfg(feature = "demo")]
     Demo {
         #[arg(long, default_value = "./demo-data")]
         data_dir: PathBuf,
@@ -106,6 +108,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve => commands::serve(config.as_deref()).await,
             Command::Migrate => commands::migrate(config.as_deref()).await,
+            #[cfg(feature = "demo")]
             Command::Demo { data_dir } => demo::run(&data_dir).await,
             Command::LoginLink { email } => commands::login_link(config.as_deref(), &email).await,
             Command::Routes => {

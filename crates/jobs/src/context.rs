@@ -2,12 +2,12 @@
 //! [`JobCtx::authorize`] — the write gate every write of a job passes, so a job can never
 //! write outside the active env (SPEC §5, §10).
 
+use raxx_actions::Console;
 use raxx_core::Env;
 use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::gate::{Access, Class, Csrf, GateInput, Owner, Principal, Target, write_level};
 use raxx_core::rbac::{EffectiveRoles, Resource, Role};
 use raxx_store::jobs::RunKind;
-use raxx_web::AppState;
 
 /// The roles a job acts with on a console of `env`: the write level of `resource` and of
 /// `job` (what an operator would need to run it by hand there).
@@ -23,7 +23,7 @@ pub struct Refusal(pub String);
 
 #[derive(Clone)]
 pub struct JobCtx {
-    pub state: AppState,
+    pub state: Console,
     pub job: &'static str,
     pub resource: Resource,
     pub roles: EffectiveRoles,
@@ -35,7 +35,7 @@ pub struct JobCtx {
 
 impl JobCtx {
     pub fn new(
-        state: AppState,
+        state: Console,
         job: &'static str,
         resource: Resource,
         tick: i64,
@@ -76,7 +76,7 @@ impl JobCtx {
     /// The write gate for one target of this job: class `write`, claimed env = this
     /// console's, the target's env and app as the object ([`raxx_core::gate::authorize`],
     /// the same decision handlers ask). A refusal is audited `denied` (actor
-    /// `system:<job>`, the one denial row layout of [`raxx_web::gate::object_denial_event`])
+    /// `system:<job>`, the one denial row layout of [`raxx_actions::gate::object_denial_event`])
     /// and returned; the caller skips that target.
     pub async fn authorize(
         &self,
@@ -124,7 +124,7 @@ impl JobCtx {
             .event(&format!("job.{}", self.job), Outcome::Denied)
             .target(target_type, target_id);
         let what = format!("{target_type} {target_id}");
-        raxx_web::gate::authorize_unattended(&self.state, &input, target, &what, base)
+        raxx_actions::gate::authorize_unattended(&self.state, &input, target, &what, base)
             .await
             .map_err(|denial| Refusal(format!("{what}: {}", denial.message())))
     }

@@ -56,8 +56,8 @@ impl From<raxx_store::StoreError> for JobError {
     }
 }
 
-impl From<raxx_web::error::AppError> for JobError {
-    fn from(e: raxx_web::error::AppError) -> Self {
+impl From<raxx_actions::Error> for JobError {
+    fn from(e: raxx_actions::Error) -> Self {
         JobError(e.to_string())
     }
 }

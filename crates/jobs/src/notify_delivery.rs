@@ -8,12 +8,12 @@
 
 use std::time::Duration;
 
+use raxx_actions::Console;
 use raxx_core::audit::Outcome;
 use raxx_core::config::redacted_url;
 use raxx_core::rbac::Resource;
 use raxx_store::notify::{Attempt, OutboxRow};
 use raxx_store::{StoreError, now_ms};
-use raxx_web::AppState;
 
 use crate::{Job, JobCtx, JobError, JobFuture, JobReport};
 
@@ -66,11 +66,7 @@ impl std::fmt::Display for DeliveryReport {
 }
 
 /// Send every notification due at `now` (tests pass a later `now` to skip the back-off).
-pub async fn deliver(
-    state: &AppState,
-    actor: &str,
-    now: i64,
-) -> Result<DeliveryReport, StoreError> {
+pub async fn deliver(state: &Console, actor: &str, now: i64) -> Result<DeliveryReport, StoreError> {
     let rows = state.store.claim_notifications(BATCH, now).await?;
     let mut report = DeliveryReport::default();
     if rows.is_empty() {

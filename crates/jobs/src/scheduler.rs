@@ -18,9 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use raxx_actions::Console;
 use raxx_store::jobs::{PublishedSchedule, RunKind, RunOutcome};
 use raxx_store::{Store, now_ms};
-use raxx_web::AppState;
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
 
@@ -32,7 +32,7 @@ const CHECK_RETENTION_MS: i64 = 7 * 86_400_000;
 const JOB_RETENTION_MS: i64 = 30 * 86_400_000;
 
 pub struct Scheduler {
-    state: AppState,
+    state: Console,
     jobs: Vec<JobSchedule>,
     holder: String,
     /// How often the loop looks for "run now" requests (and its longest sleep).
@@ -82,12 +82,12 @@ fn new_holder() -> String {
 impl Scheduler {
     /// The console's jobs with their schedules from `[jobs]`. A schedule that does not
     /// parse is a start-up error naming the job.
-    pub fn from_config(state: AppState) -> Result<Scheduler, ScheduleError> {
+    pub fn from_config(state: Console) -> Result<Scheduler, ScheduleError> {
         Scheduler::with_jobs(state, builtin_jobs())
     }
 
     /// Any set of jobs (tests add their own), scheduled by `[jobs]` or their defaults.
-    pub fn with_jobs(state: AppState, jobs: Vec<Arc<dyn Job>>) -> Result<Scheduler, ScheduleError> {
+    pub fn with_jobs(state: Console, jobs: Vec<Arc<dyn Job>>) -> Result<Scheduler, ScheduleError> {
         let jobs = resolve(&jobs, &state.cfg.config.jobs)?;
         Ok(Scheduler {
             state,
@@ -390,7 +390,7 @@ impl Supervised {
             ms = started.elapsed().as_millis() as u64,
             "job run finished"
         );
-        raxx_web::metrics::job_run(self.job, outcome.as_str());
+        raxx_actions::metrics::job_run(self.job, outcome.as_str());
         if let Err(e) = self
             .store
             .finish_job_run(self.run_id, outcome, &message)

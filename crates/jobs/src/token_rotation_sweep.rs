@@ -1,6 +1,6 @@
 //! `token-rotation-sweep` (hourly by default): ends grace periods that are over, rotates
 //! provider tokens past their max age, and leaves reminders for tokens a person must
-//! rotate (SPEC §8). The work is `raxx_web::tokens::rotation_sweep`, which puts every
+//! rotate (SPEC §8). The work is `raxx_actions::tokens::rotation_sweep`, which puts every
 //! token it touches through the write gate as `system:token-rotation-sweep`; this job
 //! first passes the gate for the sweep itself (its target: this console's env).
 
@@ -38,7 +38,7 @@ async fn run(ctx: JobCtx) -> Result<JobReport, JobError> {
             refused: vec![r.0],
         });
     }
-    let report = raxx_web::tokens::rotation_sweep(&ctx.state, &ctx.actor()).await?;
+    let report = raxx_actions::tokens::rotation_sweep(&ctx.state, &ctx.actor()).await?;
     if report.has_failures() {
         return Err(JobError(format!(
             "{}: {}",

@@ -4,12 +4,13 @@
 //! - [`TokenProvider`] and [`rotate`]: dual-phase rotation of a provider secret, with
 //!   compensation when publishing fails.
 //! - [`HerokuProvider`]: that trait over the Heroku Platform API.
-//! - [`fake::FakeHeroku`]: a local Heroku fake for tests and the demo.
+//! - `fake::FakeHeroku` (feature `fake`): a local Heroku fake for tests and the demo.
 //! - [`http_client`]: rustls, a timeout, `.localhost` resolved to loopback.
 //!
 //! No type here prints a secret: they are held as [`Secret`], whose `Debug` is redacted.
 
 pub mod error;
+#[cfg(feature = "fake")]
 pub mod fake;
 pub mod heroku;
 pub mod http;

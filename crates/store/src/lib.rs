@@ -21,6 +21,7 @@ pub mod notify;
 pub mod passkeys;
 pub mod review;
 pub mod sessions;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod tokens;
 

@@ -4,7 +4,9 @@
 //!
 //! The changes are made with plain SQL on a second `Store`, not through an `AuditTx`: an
 //! `AuditTx` commit moves every signal of this process directly, which would hide whether
-//! the watcher saw the change. (No test in this file commits an `AuditTx`.)
+//! the watcher saw the change. (No test in this file commits an `AuditTx`.) For the same
+//! reason this file is a test binary of its own, not a module of `tests/it`: a test of
+//! another module committing at the same moment would move the generation too.
 
 use std::time::{Duration, Instant};
 

@@ -9,6 +9,7 @@ use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::config::Config;
 use raxx_store::Store;
 use raxx_web::AppState;
+pub use raxx_web::server::ServeOptions;
 use reqwest::header::{HeaderMap, HeaderValue};
 
 pub use raxx_store::testing::{database_urls, postgres_url, sqlite_url};
@@ -65,6 +66,29 @@ impl TestConsole {
         extra: &str,
         tweak: impl FnOnce(&mut raxx_core::config::Resolved),
     ) -> TestConsole {
+        Self::launch(env, host, db_url, extra, tweak, ServeOptions::default()).await
+    }
+
+    /// Like [`TestConsole::start`], served with `options` (a short header-read timeout,
+    /// so a slow-client test waits a second rather than the production ten).
+    pub async fn start_serving(
+        env: Env,
+        db_url: &str,
+        extra: &str,
+        options: ServeOptions,
+    ) -> TestConsole {
+        let host = format!("{env}.localhost");
+        Self::launch(env, &host, db_url, extra, |_| {}, options).await
+    }
+
+    async fn launch(
+        env: Env,
+        host: &str,
+        db_url: &str,
+        extra: &str,
+        tweak: impl FnOnce(&mut raxx_core::config::Resolved),
+        options: ServeOptions,
+    ) -> TestConsole {
         contract::install();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -95,9 +119,14 @@ impl TestConsole {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
         tokio::spawn(async move {
-            let _ = raxx_web::serve(st, listener, async move {
-                let _ = rx.await;
-            })
+            let _ = raxx_web::server::serve_with(
+                st,
+                listener,
+                async move {
+                    let _ = rx.await;
+                },
+                options,
+            )
             .await;
         });
         TestConsole {

@@ -31,20 +31,16 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let up = state.store.ping().await;
-    if up && let Ok(status) = state.store.audit_checkpoint_status().await {
-        let length = u64::try_from(status.chain_length).unwrap_or(0);
-        let covered = match status.last_checkpoint {
-            Some((_, last_id, at_ms)) => {
-                crate::metrics::audit_checkpoint(at_ms as f64 / 1000.0, length);
-                u64::try_from(last_id).unwrap_or(0)
-            }
-            None => {
-                crate::metrics::audit_chain_length(length);
-                0
-            }
-        };
-        crate::metrics::audit_rows_uncovered(length.saturating_sub(covered));
+    let audit = match up {
+        true => state.store.audit_checkpoint_status().await.ok(),
+        false => None,
     }
+    .map(|status| crate::metrics::AuditScrape {
+        chain_length: u64::try_from(status.chain_length).unwrap_or(0),
+        checkpoint: status.last_checkpoint.map(|(_, last_id, at_ms)| {
+            (at_ms as f64 / 1000.0, u64::try_from(last_id).unwrap_or(0))
+        }),
+    });
     let (checks, last_runs) = if up {
         (scrape_checks(&state).await, scrape_jobs(&state).await)
     } else {
@@ -55,6 +51,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         database_up: up,
         checks,
         last_runs,
+        audit,
     };
     (
         [(

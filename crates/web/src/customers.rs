@@ -20,10 +20,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use raxx_core::audit::Outcome;
-use raxx_core::config::Resolved;
 use raxx_core::gate::{Access, Class};
 use raxx_core::rbac::{Level, Resource};
-use raxx_store::customers::{Customer, CustomerChange, CustomerDb, CustomersError};
+use raxx_store::customers::{Customer, CustomerChange, CustomersError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -52,15 +51,7 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// The customers database of a console: `[customers]`, or the embedded fixture of its env.
-/// Refuses (at start-up) the console's own database and unsafe table or column names.
-pub fn open_customer_db(cfg: &Resolved) -> Result<CustomerDb, String> {
-    CustomerDb::open(
-        &cfg.config.database_url,
-        cfg.env,
-        cfg.config.customers.as_ref(),
-    )
-}
+pub use raxx_actions::customers::open_customer_db;
 
 // ---------------------------------------------------------------- masking (pure)
 

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use raxx_actions::Kind;
 use raxx_core::gate::Denial;
 use raxx_store::StoreError;
 
@@ -62,36 +63,47 @@ impl AppError {
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
+        raxx_actions::Error::from(e).into()
+    }
+}
+
+/// The use cases' error as HTTP: the one place a [`Kind`] becomes a status.
+impl From<raxx_actions::Error> for AppError {
+    fn from(e: raxx_actions::Error) -> Self {
+        use raxx_actions::Error as E;
         match e {
-            StoreError::NotFound(what) => AppError::NotFound(format!("{what} was not found")),
-            StoreError::Conflict(m) => AppError::Conflict {
-                status: 409,
-                code: "conflict",
-                message: m,
+            E::Denied(d) => AppError::Denied(d),
+            E::Invalid(m) => AppError::Invalid(m),
+            E::NotFound(m) => AppError::NotFound(m),
+            E::Conflict {
+                kind,
+                code,
+                message,
+            } => AppError::Conflict {
+                status: status_of(kind).as_u16(),
+                code,
+                message,
             },
-            StoreError::Invalid(m) => AppError::Invalid(m),
-            e if e.is_unavailable() => AppError::Unavailable("the database did not answer".into()),
-            e if e.is_read_only() => AppError::Conflict {
-                status: 503,
-                code: "read_only",
-                message: "the database is read-only: reads work, changes are refused; nothing was changed".into(),
-            },
-            e if e.is_storage_full() => {
-                tracing::error!(error = %e, "the database has no space left");
-                AppError::Conflict {
-                    status: 503,
-                    code: "storage_full",
-                    message: "the database has no space left: reads work, changes are refused until space is freed; nothing was changed".into(),
-                }
-            }
-            e if e.is_bad_input() => AppError::Invalid(
-                "the request holds a value the database cannot store (such as a NUL character); nothing was changed".into(),
-            ),
-            other => {
-                tracing::error!(error = %other, "store error");
-                AppError::Internal("a storage error occurred; nothing was changed".into())
-            }
+            E::Unavailable(m) => AppError::Unavailable(m),
+            E::Internal(m) => AppError::Internal(m),
         }
+    }
+}
+
+/// The status of a refusal of each kind.
+pub fn status_of(kind: Kind) -> StatusCode {
+    match kind {
+        Kind::Conflict => StatusCode::CONFLICT,
+        Kind::BadRequest => StatusCode::BAD_REQUEST,
+        Kind::Forbidden => StatusCode::FORBIDDEN,
+        Kind::Gone => StatusCode::NOT_FOUND,
+        Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Kind::Unsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Kind::Throttled => StatusCode::TOO_MANY_REQUESTS,
+        Kind::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
+        Kind::Upstream => StatusCode::BAD_GATEWAY,
+        Kind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+        Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 

@@ -10,9 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use raxx_core::Env;
 use raxx_core::audit::{AuditEvent, Outcome};
-use raxx_core::gate::{
-    Access, Csrf, Denial, GateInput, Owner, Principal, Target, authorize, decide,
-};
+use raxx_core::gate::{Access, Csrf, Denial, GateInput, Owner, Principal, Target, decide};
 use raxx_core::rbac::{EffectiveRoles, Level, Resource};
 use raxx_core::secret::constant_time_eq;
 use raxx_store::admins::Admin;
@@ -22,6 +20,7 @@ use crate::error::{AppError, ErrorInfo};
 use crate::manifest::{Route, Surface};
 use crate::pages;
 use crate::state::AppState;
+use raxx_actions::Caller;
 
 /// Largest form body the gate buffers to read `_csrf` and `_target_env`.
 const FORM_LIMIT: usize = 256 * 1024;
@@ -88,6 +87,27 @@ impl Ctx {
         self.session.as_ref().map_or("", |s| s.csrf_token.as_str())
     }
 
+    /// The request as the use cases see it (who, which session and request, the route
+    /// facts the object decision starts from).
+    pub fn caller(&self) -> Caller {
+        let decided = self.route.decided_as();
+        Caller {
+            env: self.env,
+            principal: self.principal.clone(),
+            actor: self.actor(),
+            session_id: self.session.as_ref().map(|s| s.id.clone()),
+            request_id: self.request_id.clone(),
+            ip: self.ip.clone(),
+            action: self.route_action,
+            route: route_template(self.route),
+            class: decided.class,
+            access: decided.access,
+            only_env: decided.only_env,
+            csrf: self.csrf_fact,
+            claimed_env: self.claimed_env,
+        }
+    }
+
     /// The route facts as the gate saw them, for [`raxx_core::gate::authorize`].
     pub fn gate_input(&self) -> GateInput<'_> {
         let decided = self.route.decided_as();
@@ -106,7 +126,7 @@ impl Ctx {
     }
 
     /// The object half of the gate: may this request act on `target`? One decision
-    /// ([`raxx_core::gate::authorize`]) and one denial row layout ([`object_denial_event`]).
+    /// ([`Caller::authorize`], the one the use cases ask) and one denial row layout.
     /// Audits and refuses otherwise. Every handler that acts on an object calls this.
     pub async fn authorize(
         &self,
@@ -114,16 +134,7 @@ impl Ctx {
         target: Target<'_>,
         what: &str,
     ) -> Result<(), AppError> {
-        let Err(denial) = authorize(&self.gate_input(), &target) else {
-            return Ok(());
-        };
-        let denial = name_the_object(denial, what);
-        let base = self.event(self.route_action, Outcome::Denied);
-        let event = object_denial_event(base, Some(self.route), &denial, &target, what);
-        state.store.audit(event).await?;
-        tracing::info!(code = denial.code(), route = %self.route.path, "gate denied an object");
-        crate::metrics::gate_denial(denial.code());
-        Err(AppError::Denied(denial))
+        Ok(self.caller().authorize(state, target, what).await?)
     }
 
     /// The target object's env must be this console's: [`Ctx::authorize`] with the env
@@ -143,49 +154,7 @@ impl Ctx {
     }
 }
 
-/// An env mismatch about an object says which object ("the app raxx-api-prod: the
-/// target belongs to prod; …"), so the operator can tell what was refused.
-fn name_the_object(denial: Denial, what: &str) -> Denial {
-    match denial {
-        Denial::EnvMismatch { message } if message.ends_with("nothing was changed") => {
-            Denial::EnvMismatch {
-                message: format!("{what}: {message}"),
-            }
-        }
-        Denial::EnvMismatch { message } => Denial::EnvMismatch {
-            message: format!("{what}: {message}; nothing was changed"),
-        },
-        other => other,
-    }
-}
-
-/// The object decision for a principal that is not a request's (a job's `system:<job>`
-/// actor): the same [`raxx_core::gate::authorize`] over `input`, the same denial row
-/// (`base` carries the actor and the action). A row that cannot be written is logged; the
-/// refusal stands (fail closed).
-pub async fn authorize_unattended(
-    state: &AppState,
-    input: &GateInput<'_>,
-    target: Target<'_>,
-    what: &str,
-    base: AuditEvent,
-) -> Result<(), Denial> {
-    let Err(denial) = authorize(input, &target) else {
-        return Ok(());
-    };
-    let denial = name_the_object(denial, what);
-    let event = object_denial_event(base, None, &denial, &target, what);
-    if let Err(e) = state.store.audit(event).await {
-        tracing::error!(error = %e, "could not audit a denial");
-    }
-    tracing::warn!(
-        code = denial.code(),
-        target = what,
-        "the gate refused an unattended write"
-    );
-    crate::metrics::gate_denial(denial.code());
-    Err(denial)
-}
+pub use raxx_actions::gate::authorize_unattended;
 
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = AppError;
@@ -603,59 +572,13 @@ pub fn api_key(headers: &HeaderMap) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// The context key naming the denial's code in every denial row (route, object, job and
-/// aggregated anonymous denials alike; `raxx_store::anon_denials` uses the same key).
-pub const DENIAL_KEY: &str = "denial";
-
-/// The one context layout of every denial row: `denial` (the denial's code) and `route`
-/// (the manifest template, `GET /auth/link/{token}`), on `base` (who, which session and
-/// request, which action). Never the request's raw path: a path can carry a secret (a
-/// login link, an invite token).
-pub fn denial_row(base: AuditEvent, route: Option<&Route>, denial: &Denial) -> AuditEvent {
-    let mut e = base
-        .reason(denial.message())
-        .with(DENIAL_KEY, denial.code());
-    e.outcome = Outcome::Denied;
-    if let Some(route) = route {
-        e = e.with("route", route_template(route));
-    }
-    e
-}
-
-/// [`denial_row`] plus the object: `target` (what it is, in words), `target_env` and
-/// `owner` as the decision saw them, and the app column.
-pub fn object_denial_event(
-    base: AuditEvent,
-    route: Option<&Route>,
-    denial: &Denial,
-    target: &Target<'_>,
-    what: &str,
-) -> AuditEvent {
-    let mut e = denial_row(base, route, denial)
-        .with("target", what)
-        .with("owner", owner_str(target.owner));
-    if let Some(env) = target.env {
-        e = e.with("target_env", env.as_str());
-    }
-    if let Some(app) = target.app {
-        e = e.app(app);
-    }
-    e
-}
-
-fn owner_str(o: Owner) -> &'static str {
-    match o {
-        Owner::Principal => "own",
-        Owner::Other => "other",
-        Owner::Nobody => "none",
-    }
-}
+pub use raxx_actions::gate::{DENIAL_KEY, denial_row, object_denial_event};
 
 /// A route denial row (no object).
 pub fn denial_event(actor: String, route: &Route, denial: &Denial) -> AuditEvent {
     denial_row(
         AuditEvent::new(actor, route.action, Outcome::Denied),
-        Some(route),
+        Some(&route_template(route)),
         denial,
     )
 }

@@ -18,10 +18,8 @@ pub mod flags;
 pub mod gate;
 pub mod identity;
 pub mod jobs_pages;
-pub mod keycache;
 pub mod login_link;
 pub mod manifest;
-pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
@@ -34,3 +32,6 @@ pub mod tokens;
 pub use manifest::{Route, route_manifest};
 pub use server::{build_router, serve};
 pub use state::AppState;
+
+// The use cases' modules the handlers read by their old paths.
+pub use raxx_actions::{keycache, metrics};

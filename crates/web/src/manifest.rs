@@ -372,7 +372,7 @@ mod tests {
             // OFREP evaluation is a read that the protocol puts on POST (the context is the body);
             // so is the playground's (a context too large for a query string). Those two, and
             // only those, are reads on POST: the gate makes an operator's POST read carry the
-            // CSRF token (`gate.rs`, tests/playground.rs).
+            // CSRF token (`gate.rs`, tests/it/playground.rs).
             const POST_READS: [&str; 2] = ["/api/v1/apps/{app}/evaluate", "/apps/{app}/playground"];
             if r.class == Class::Read
                 && !r.path.starts_with("/ofrep/")

@@ -373,9 +373,4 @@ fn parse_time(v: &str) -> Option<i64> {
         .map(|t| t.timestamp_millis())
 }
 
-/// `2026-11-21 09:30:12` (UTC) for tables.
-pub fn fmt_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_default()
-}
+pub use raxx_actions::fmt_time;

@@ -304,18 +304,44 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// A client must send its request headers within this time (slow-header clients are cut off).
+/// A client must send its request headers within this time (slow-header clients are cut
+/// off); the default of [`ServeOptions::header_read_timeout`].
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for in-flight requests before closing what remains.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
-/// Serve until `shutdown` resolves; in-flight requests finish first (up to
-/// [`SHUTDOWN_GRACE`]). Our own accept loop rather than `axum::serve`, because the latter
-/// gives hyper no timer, so a client trickling its headers would hold a connection forever.
+/// How a listener is served: what the connection layer enforces below the router.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// A client must send its request headers within this time.
+    pub header_read_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            header_read_timeout: HEADER_READ_TIMEOUT,
+        }
+    }
+}
+
+/// [`serve_with`] the default [`ServeOptions`].
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(state, listener, shutdown, ServeOptions::default()).await
+}
+
+/// Serve until `shutdown` resolves; in-flight requests finish first (up to
+/// [`SHUTDOWN_GRACE`]). Our own accept loop rather than `axum::serve`, because the latter
+/// gives hyper no timer, so a client trickling its headers would hold a connection forever.
+pub async fn serve_with(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    options: ServeOptions,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
@@ -343,7 +369,7 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(options.header_read_timeout);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {

@@ -12,11 +12,8 @@
 //! Token ids are `key:<n>` (an app key) or `<provider>:<n>` (`heroku:3`), kept across
 //! rotations; see docs/tokens.md.
 
-pub mod depends;
 pub mod history;
-pub mod inventory;
-pub mod rotation;
-pub mod sweep;
+pub use raxx_actions::tokens::{depends, inventory, rotation, sweep};
 
 use askama::Template;
 use axum::Json;
@@ -32,7 +29,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub use inventory::{Token, TokenId, TokenState, Version, VersionState};
-pub use rotation::{Actor, GRACE_DEFAULT, GRACE_MAX, Rotation};
+pub use raxx_actions::Actor;
+pub use rotation::{GRACE_DEFAULT, GRACE_MAX, Rotation};
 pub use sweep::{ExpiringToken, SweepReport, expiring_tokens, rotation_sweep};
 
 use crate::apidoc::{ApiDoc, TokenIdPath};
@@ -63,25 +61,7 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// Bring the provider-token table in line with the config (at start-up; token actions
-/// call it too, so a console started another way never acts on a stale table).
-pub async fn sync_inventory(state: &AppState) -> AppResult<usize> {
-    sweep::sync(state).await
-}
-
-/// Start-up: refuse a tokens config that can never work, then sync.
-pub async fn start_up(state: &AppState) -> anyhow::Result<usize> {
-    rotation::check_config(state).map_err(|e| anyhow::anyhow!("config: {e}"))?;
-    sync_inventory(state)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot sync the token inventory: {e}"))
-}
-
-/// The inventory of this console's apps.
-pub async fn inventory(state: &AppState) -> AppResult<Vec<Token>> {
-    sync_inventory(state).await?;
-    inventory::build(state, now_ms(), |p| rotation::manual_reason(state, p)).await
-}
+pub use raxx_actions::tokens::{inventory_of as inventory, start_up, sync_inventory};
 
 /// The dashboard's reminders: empty for operators who cannot read tokens, and when the
 /// inventory cannot be read (the dashboard must still render).
@@ -110,7 +90,7 @@ fn render(t: &impl Template) -> Response {
 }
 
 fn actor(ctx: &Ctx) -> Actor {
-    Actor::Operator(Box::new(ctx.clone()))
+    Actor::Operator(Box::new(ctx.caller()))
 }
 
 // ---- JSON API ----
@@ -240,12 +220,12 @@ pub struct RotateBody {
 }
 
 /// The optional `{"grace_seconds": N}` body, range-checked.
-fn grace_from_body(body: &[u8]) -> AppResult<i64> {
+fn grace_from_body(body: &[u8]) -> raxx_actions::Result<i64> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return rotation::grace_seconds(None);
     }
     let parsed: RotateBody = serde_json::from_slice(body).map_err(|e| {
-        AppError::invalid(format!(
+        raxx_actions::Error::invalid(format!(
             "the body must be empty or {{\"grace_seconds\": N}} with N from 0 to {GRACE_MAX}: {e}"
         ))
     })?;
@@ -630,7 +610,7 @@ pub async fn rotate_page(
         g => g
             .parse::<i64>()
             .map_err(|_| {
-                AppError::invalid(format!(
+                raxx_actions::Error::invalid(format!(
                     "grace_seconds must be a whole number of seconds from 0 to {GRACE_MAX}"
                 ))
             })

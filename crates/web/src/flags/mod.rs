@@ -10,7 +10,6 @@
 
 pub mod api;
 pub mod apply;
-mod cache;
 pub mod ofrep;
 pub(crate) mod page_cache;
 pub mod pages;
@@ -35,7 +34,7 @@ use crate::manifest::{Route, route};
 use crate::state::AppState;
 
 pub use apply::{ApplyError, apply_flags_file};
-pub use cache::{CachedFlags, FlagCache};
+pub use raxx_actions::flags::{CachedFlags, FlagCache};
 
 /// Every flags route. Reads of flag state need `console-flag-reader` (or a key of the
 /// app); promotions and the kill switch are prod-writes; applying a file is staging-only.

@@ -194,7 +194,10 @@ pub async fn app_flags(
     let promote_from = cfg.promote_from.as_deref();
     let staging = state.env() == Env::Staging;
     let cached = state.flag_cache.get(&state.store, &app).await?;
-    let page = state.flag_pages.get(&state.store, &cached, staging).await?;
+    let page = state
+        .flag_pages()
+        .get(&state.store, &cached, staging)
+        .await?;
     let t = AppFlagsPage {
         layout: Layout::new(&state, Some(&ctx), format!("Flags · {app}"), "Flags"),
         table: page.table(sort_index(&q.sort)),
