@@ -14,7 +14,10 @@ use reqwest::header::{HeaderMap, HeaderValue};
 
 pub use raxx_store::testing::{database_urls, postgres_url, sqlite_url};
 
+pub mod client;
 pub mod contract;
+
+pub use client::{ConsoleClient, Reply};
 
 pub struct TestConsole {
     pub state: AppState,

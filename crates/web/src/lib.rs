@@ -1,37 +1,32 @@
 //! The HTTP layer of raxx-console. It only translates: requests become gate inputs and
-//! store calls; domain and store errors become status codes or pages.
+//! use-case calls (`raxx-actions`); their errors become status codes or pages.
 //!
-//! - [`manifest`]: every route, declared once; the router is built from it.
-//! - [`gate`]: the middleware that runs the write gate for every route.
-//! - [`pages`], [`api`], [`auth`]: handlers.
+//! - [`kernel`]: what every capability builds on (route, ctx, gate, error, extract,
+//!   views, state) and the only part of the crate a capability imports;
+//! - one module per capability: [`audit`], [`customers`], [`dashboard`], [`flags`],
+//!   [`health`], [`jobs`], [`operators`], [`signin`], [`status`], [`tokens`] — its routes,
+//!   handlers (pages and JSON) and templates;
+//! - on top: [`manifest`] (every route, declared once), [`openapi`] (the document built
+//!   from it), [`server`] (the router and the accept loop).
 
-pub mod api;
-pub mod apidoc;
-pub mod audit_filter;
-pub mod auth;
-pub mod client_ip;
-pub mod contract;
-pub mod cors;
+pub mod kernel;
+
+pub mod audit;
 pub mod customers;
-pub mod error;
+pub mod dashboard;
 pub mod flags;
-pub mod gate;
-pub mod identity;
-pub mod jobs_pages;
-pub mod login_link;
-pub mod manifest;
-pub mod openapi;
-pub mod ops;
-pub mod pages;
-pub mod passkeys;
-pub mod server;
-pub mod state;
+pub mod health;
+pub mod jobs;
+pub mod operators;
+pub mod signin;
 pub mod status;
 pub mod tokens;
 
-pub use manifest::{Route, route_manifest};
-pub use server::{build_router, serve};
-pub use state::AppState;
+pub mod contract;
+pub mod manifest;
+pub mod openapi;
+pub mod server;
 
-// The use cases' modules the handlers read by their old paths.
-pub use raxx_actions::{keycache, metrics};
+pub use kernel::{AppState, Route};
+pub use manifest::route_manifest;
+pub use server::{build_router, serve};

@@ -5,146 +5,15 @@
 use std::sync::LazyLock;
 
 use axum::http::Method;
-use axum::routing::{MethodFilter, MethodRouter};
 use raxx_core::Env;
-use raxx_core::gate::{Access, Class, KeyKind, required_role, route_exists_in};
+use raxx_core::gate::{Access, Class};
 use raxx_core::rbac::{Level, Resource};
 
-use crate::apidoc::{ApiDoc, IntId, Membership, StrId};
-use crate::state::AppState;
-use crate::{api, auth, login_link, pages};
-
-/// How a route answers errors: JSON `{"error","message"}` or an HTML page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Surface {
-    Page,
-    Json,
-}
-
-pub struct Route {
-    pub method: Method,
-    pub path: &'static str,
-    pub class: Class,
-    pub access: Access,
-    /// A write that exists on one env only (applying staging flags).
-    pub only_env: Option<Env>,
-    /// The audit action name for this route's writes and denials.
-    pub action: &'static str,
-    /// A confirmation page (`GET /tokens/{id}/rotate`) names the write it confirms (the
-    /// `POST` at the same path): the gate decides the page with that write's facts, so the
-    /// page opens exactly for those whose confirmation would be allowed.
-    pub confirms: Option<Method>,
-    pub make: fn(MethodFilter) -> MethodRouter<AppState>,
-    /// A JSON route's request and reply types, as the OpenAPI document shows them.
-    pub doc: Option<ApiDoc>,
-}
-
-impl std::fmt::Debug for Route {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.method, self.path)
-    }
-}
-
-impl Route {
-    pub fn surface(&self) -> Surface {
-        if self.path.starts_with("/api/")
-            || self.path.starts_with("/ofrep/")
-            || self.path.starts_with("/auth/")
-                && self.method == Method::POST
-                && self.path != "/auth/link"
-        {
-            Surface::Json
-        } else {
-            Surface::Page
-        }
-    }
-
-    /// The permission this route needs on a console of `env`, as `routes` prints it.
-    pub fn permission(&self, env: Env) -> String {
-        let decided = self.decided_as();
-        if !std::ptr::eq(decided, self) {
-            return decided.permission(env);
-        }
-        if !route_exists_in(self.class, self.only_env, env) {
-            return "refused (env_mismatch)".into();
-        }
-        let key = |k: KeyKind| format!("{} key of the app", k.as_str());
-        match self.access {
-            Access::Public => "public".into(),
-            Access::SignedIn => "signed in".into(),
-            Access::Key(k) => key(k),
-            Access::RoleOrKey(_, k) => format!(
-                "{} or {}",
-                required_role(self.class, self.access, env)
-                    .map(|r| r.to_string())
-                    .unwrap_or_default(),
-                key(k)
-            ),
-            Access::OwnOrRole(_) => format!(
-                "own, or {}",
-                required_role(self.class, self.access, env)
-                    .map(|r| r.to_string())
-                    .unwrap_or_default()
-            ),
-            Access::Role(_) | Access::RoleAt(..) => required_role(self.class, self.access, env)
-                .map(|r| r.to_string())
-                .unwrap_or_default(),
-        }
-    }
-
-    /// The route whose facts (class, access, env) the gate decides this one by: the write
-    /// a confirmation page confirms, else the route itself.
-    pub fn decided_as(&self) -> &Route {
-        self.confirms
-            .as_ref()
-            .and_then(|m| {
-                route_manifest()
-                    .iter()
-                    .find(|r| r.method == *m && r.path == self.path)
-            })
-            .unwrap_or(self)
-    }
-
-    pub fn resource(&self) -> Option<Resource> {
-        match self.access {
-            Access::Role(r)
-            | Access::RoleAt(r, _)
-            | Access::OwnOrRole(r)
-            | Access::RoleOrKey(r, _) => Some(r),
-            _ => None,
-        }
-    }
-}
-
-/// Declare one route: `route!(METHOD "/path", Class, Access, [only_env,] "audit.action",
-/// handler[, doc = ApiDoc])`. A JSON route names its types with `doc`
-/// ([`crate::apidoc::ApiDoc`]): the OpenAPI document is built from them.
-/// Feature modules use it in their `routes()` and the manifest concatenates them.
-macro_rules! route {
-    ($method:ident $path:literal, $class:ident, $access:expr, $action:literal, $handler:path $(, doc = $doc:expr)?) => {
-        route!($method $path, $class, $access, None, $action, $handler $(, doc = $doc)?)
-    };
-    ($method:ident $path:literal, $class:ident, $access:expr, $only:expr, $action:literal, $handler:path $(, doc = $doc:expr)?) => {
-        Route {
-            method: Method::$method,
-            path: $path,
-            class: Class::$class,
-            access: $access,
-            only_env: $only,
-            action: $action,
-            confirms: None,
-            make: |filter| axum::routing::on(filter, $handler),
-            doc: {
-                #[allow(unused_mut, unused_assignments)]
-                let mut d: Option<$crate::apidoc::ApiDoc> = None;
-                $(d = Some($doc);)?
-                d
-            },
-        }
-    };
-}
-#[allow(unused_imports)]
-pub(crate) use route;
+use crate::kernel::apidoc::ApiDoc;
+use crate::kernel::apidoc::IntId;
+use crate::kernel::apidoc::Membership;
+use crate::kernel::apidoc::StrId;
+use crate::kernel::route::{Route, route};
 
 use Access::*;
 
@@ -162,8 +31,8 @@ fn feature_routes() -> Vec<Route> {
         crate::flags::routes(),
         crate::customers::routes(),
         crate::status::routes(),
-        crate::jobs_pages::routes(),
-        crate::passkeys::routes(),
+        crate::jobs::routes(),
+        crate::signin::passkeys::routes(),
     ]
     .into_iter()
     .flatten()
@@ -173,69 +42,72 @@ fn feature_routes() -> Vec<Route> {
 fn core_routes() -> Vec<Route> {
     vec![
         // Health and assets.
-        route!(GET "/healthz", Read, Public, "health", api::healthz),
-        route!(GET "/readyz", Read, Public, "health", api::readyz),
-        route!(GET "/metrics", Read, Public, "metrics", api::metrics),
-        route!(GET "/static/{file}", Read, Public, "asset", pages::asset),
+        route!(GET "/healthz", Read, Public, "health", crate::health::healthz),
+        route!(GET "/readyz", Read, Public, "health", crate::health::readyz),
+        route!(GET "/metrics", Read, Public, "metrics", crate::health::metrics),
+        route!(GET "/static/{file}", Read, Public, "asset", crate::kernel::views::asset),
         // Sign-in: public by nature; cross-origin posts are still refused.
-        route!(GET "/login", Read, Public, "auth.page", auth::login_page),
-        route!(POST "/auth/login/start", Write, Public, "auth.login", auth::login_start, doc = ApiDoc::reply::<auth::Ceremony>().body::<auth::LoginStart>()),
-        route!(POST "/auth/login/finish", Write, Public, "auth.login", auth::login_finish, doc = ApiDoc::reply::<auth::SignedIn>().body::<auth::LoginFinish>()),
-        route!(POST "/auth/register/start", Write, Public, "auth.register", auth::register_start, doc = ApiDoc::reply::<auth::Ceremony>().body::<auth::RegisterStart>()),
-        route!(POST "/auth/register/finish", Write, Public, "auth.register", auth::register_finish, doc = ApiDoc::reply::<auth::SignedIn>().body::<auth::RegisterFinish>()),
+        route!(GET "/login", Read, Public, "auth.page", crate::signin::auth::login_page),
+        route!(POST "/auth/login/start", Write, Public, "auth.login", crate::signin::auth::login_start, doc = ApiDoc::reply::<crate::signin::auth::Ceremony>().body::<crate::signin::auth::LoginStart>()),
+        route!(POST "/auth/login/finish", Write, Public, "auth.login", crate::signin::auth::login_finish, doc = ApiDoc::reply::<crate::signin::auth::SignedIn>().body::<crate::signin::auth::LoginFinish>()),
+        route!(POST "/auth/register/start", Write, Public, "auth.register", crate::signin::auth::register_start, doc = ApiDoc::reply::<crate::signin::auth::Ceremony>().body::<crate::signin::auth::RegisterStart>()),
+        route!(POST "/auth/register/finish", Write, Public, "auth.register", crate::signin::auth::register_finish, doc = ApiDoc::reply::<crate::signin::auth::SignedIn>().body::<crate::signin::auth::RegisterFinish>()),
         // The break-glass link (SPEC §3): opening it only shows "Sign in as E"; the page's
         // same-origin POST (token in the body) uses it once. HEAD is GET: it changes nothing.
-        route!(GET "/auth/link/{token}", Read, Public, "auth.login_link.view", login_link::confirm_page),
-        route!(POST "/auth/link", Write, Public, "auth.login_link", login_link::sign_in),
-        route!(GET "/invite/{token}", Read, Public, "invite.page", auth::invite_page),
-        route!(POST "/logout", Write, SignedIn, "auth.logout", auth::logout),
+        route!(GET "/auth/link/{token}", Read, Public, "auth.login_link.view", crate::signin::login_link::confirm_page),
+        route!(POST "/auth/link", Write, Public, "auth.login_link", crate::signin::login_link::sign_in),
+        route!(GET "/invite/{token}", Read, Public, "invite.page", crate::signin::auth::invite_page),
+        route!(POST "/logout", Write, SignedIn, "auth.logout", crate::signin::auth::logout),
         // Pages.
-        route!(GET "/", Read, SignedIn, "dashboard.view", pages::dashboard),
-        route!(GET "/sessions", Read, SignedIn, "session.list", pages::sessions),
-        route!(POST "/sessions/{id}/revoke", Write, OwnOrRole(Resource::Session), "session.revoke", pages::revoke_session),
-        route!(GET "/operators", Read, SignedIn, "operator.list", pages::operators),
-        route!(POST "/operators/{id}/disable", Write, Role(Resource::Session), "operator.disable", pages::disable_operator),
-        route!(POST "/operators/{id}/enable", Write, Role(Resource::Session), "operator.enable", pages::enable_operator),
+        route!(GET "/", Read, SignedIn, "dashboard.view", crate::dashboard::dashboard),
+        route!(GET "/sessions", Read, SignedIn, "session.list", crate::operators::pages::sessions),
+        route!(POST "/sessions/{id}/revoke", Write, OwnOrRole(Resource::Session), "session.revoke", crate::operators::pages::revoke_session),
+        route!(GET "/operators", Read, SignedIn, "operator.list", crate::operators::pages::operators),
+        route!(POST "/operators/{id}/disable", Write, Role(Resource::Session), "operator.disable", crate::operators::pages::disable_operator),
+        route!(POST "/operators/{id}/enable", Write, Role(Resource::Session), "operator.enable", crate::operators::pages::enable_operator),
         route!(
             POST "/operators/{id}/groups/{group}/remove",
             Write,
             Role(Resource::Invite),
             "operator.group.remove",
-            pages::remove_membership
+            crate::operators::pages::remove_membership
         ),
-        route!(GET "/audit", Read, RoleAt(Resource::Audit, Level::User), "audit.view", pages::audit),
-        route!(GET "/audit/export", Read, RoleAt(Resource::Audit, Level::User), "audit.export", pages::audit_export),
-        route!(GET "/audit/{id}", Read, RoleAt(Resource::Audit, Level::User), "audit.view", pages::audit_entry),
-        route!(GET "/invites", Read, Role(Resource::Invite), "invite.list", pages::invites),
-        route!(POST "/invites", Write, Role(Resource::Invite), "invite.create", pages::create_invite),
-        route!(POST "/invites/{id}/revoke", Write, Role(Resource::Invite), "invite.revoke", pages::revoke_invite),
+        route!(GET "/audit", Read, RoleAt(Resource::Audit, Level::User), "audit.view", crate::audit::pages::audit),
+        route!(GET "/audit/export", Read, RoleAt(Resource::Audit, Level::User), "audit.export", crate::audit::pages::audit_export),
+        route!(GET "/audit/{id}", Read, RoleAt(Resource::Audit, Level::User), "audit.view", crate::audit::pages::audit_entry),
+        route!(GET "/invites", Read, Role(Resource::Invite), "invite.list", crate::operators::pages::invites),
+        route!(POST "/invites", Write, Role(Resource::Invite), "invite.create", crate::operators::pages::create_invite),
+        route!(POST "/invites/{id}/revoke", Write, Role(Resource::Invite), "invite.revoke", crate::operators::pages::revoke_invite),
         // JSON API.
-        route!(GET "/api/v1/openapi.json", Read, Public, "api.openapi", api::openapi, doc = ApiDoc::reply::<crate::openapi::Document>()),
-        route!(GET "/api/v1/me", Read, SignedIn, "api.me", api::me, doc = ApiDoc::reply::<api::Me>()),
-        route!(GET "/api/v1/apps", Read, SignedIn, "app.list", api::apps, doc = ApiDoc::list::<api::AppView>()),
-        route!(GET "/api/v1/audit", Read, RoleAt(Resource::Audit, Level::User), "audit.view", api::audit, doc = ApiDoc::reply::<api::AuditPage>().query::<api::AuditQuery>()),
-        route!(GET "/api/v1/audit/{id}", Read, RoleAt(Resource::Audit, Level::User), "audit.view", api::audit_entry, doc = ApiDoc::reply::<crate::apidoc::AnyJson>().path::<IntId>()),
-        route!(GET "/api/v1/sessions", Read, SignedIn, "session.list", api::sessions, doc = ApiDoc::list::<api::SessionView>()),
-        route!(DELETE "/api/v1/sessions/{id}", Write, OwnOrRole(Resource::Session), "session.revoke", api::revoke_session, doc = ApiDoc::reply::<api::SessionRevoked>().path::<StrId>()),
-        route!(GET "/api/v1/invites", Read, Role(Resource::Invite), "invite.list", api::invites, doc = ApiDoc::list::<api::InviteView>()),
-        route!(POST "/api/v1/invites", Write, Role(Resource::Invite), "invite.create", api::create_invite, doc = ApiDoc::reply::<api::InviteCreated>().status(201).body::<api::InviteBody>()),
-        route!(POST "/api/v1/invites/{id}/revoke", Write, Role(Resource::Invite), "invite.revoke", api::revoke_invite, doc = ApiDoc::reply::<api::InviteRevoked>().path::<IntId>()),
+        route!(GET "/api/v1/openapi.json", Read, Public, "api.openapi", crate::openapi::openapi_json, doc = ApiDoc::reply::<crate::openapi::Document>()),
+        route!(GET "/api/v1/me", Read, SignedIn, "api.me", crate::dashboard::api::me, doc = ApiDoc::reply::<crate::dashboard::api::Me>()),
+        route!(GET "/api/v1/apps", Read, SignedIn, "app.list", crate::dashboard::api::apps, doc = ApiDoc::list::<crate::dashboard::api::AppView>()),
+        route!(GET "/api/v1/audit", Read, RoleAt(Resource::Audit, Level::User), "audit.view", crate::audit::api::audit, doc = ApiDoc::reply::<crate::audit::api::AuditPage>().query::<crate::audit::api::AuditQuery>()),
+        route!(GET "/api/v1/audit/{id}", Read, RoleAt(Resource::Audit, Level::User), "audit.view", crate::audit::api::audit_entry, doc = ApiDoc::reply::<crate::kernel::apidoc::AnyJson>().path::<IntId>()),
+        route!(GET "/api/v1/sessions", Read, SignedIn, "session.list", crate::operators::api::sessions, doc = ApiDoc::list::<crate::operators::api::SessionView>()),
+        route!(DELETE "/api/v1/sessions/{id}", Write, OwnOrRole(Resource::Session), "session.revoke", crate::operators::api::revoke_session, doc = ApiDoc::reply::<crate::operators::api::SessionRevoked>().path::<StrId>()),
+        route!(GET "/api/v1/invites", Read, Role(Resource::Invite), "invite.list", crate::operators::api::invites, doc = ApiDoc::list::<crate::operators::api::InviteView>()),
+        route!(POST "/api/v1/invites", Write, Role(Resource::Invite), "invite.create", crate::operators::api::create_invite, doc = ApiDoc::reply::<crate::operators::api::InviteCreated>().status(201).body::<crate::operators::api::InviteBody>()),
+        route!(POST "/api/v1/invites/{id}/revoke", Write, Role(Resource::Invite), "invite.revoke", crate::operators::api::revoke_invite, doc = ApiDoc::reply::<crate::operators::api::InviteRevoked>().path::<IntId>()),
         route!(
             DELETE "/api/v1/operators/{id}/groups/{group}",
             Write,
             Role(Resource::Invite),
             "operator.group.remove",
-            api::remove_membership,
-            doc = ApiDoc::reply::<api::MembershipRemoved>().path::<Membership>()
+            crate::operators::api::remove_membership,
+            doc = ApiDoc::reply::<crate::operators::api::MembershipRemoved>().path::<Membership>()
         ),
-        route!(POST "/api/v1/operators/{id}/disable", Write, Role(Resource::Session), "operator.disable", api::disable_operator, doc = ApiDoc::reply::<api::OperatorState>().path::<IntId>()),
-        route!(POST "/api/v1/operators/{id}/enable", Write, Role(Resource::Session), "operator.enable", api::enable_operator, doc = ApiDoc::reply::<api::OperatorState>().path::<IntId>()),
+        route!(POST "/api/v1/operators/{id}/disable", Write, Role(Resource::Session), "operator.disable", crate::operators::api::disable_operator, doc = ApiDoc::reply::<crate::operators::api::OperatorState>().path::<IntId>()),
+        route!(POST "/api/v1/operators/{id}/enable", Write, Role(Resource::Session), "operator.enable", crate::operators::api::enable_operator, doc = ApiDoc::reply::<crate::operators::api::OperatorState>().path::<IntId>()),
     ]
 }
 
-/// Every route, in declaration order.
+/// Every route, in declaration order. The first call installs it in the kernel
+/// ([`crate::kernel::route::install`]), which the gate and the layout read it from.
 pub fn route_manifest() -> &'static [Route] {
-    &ROUTES
+    let routes: &'static [Route] = &ROUTES;
+    crate::kernel::route::install(routes);
+    routes
 }
 
 /// The manifest as the table `raxx-console routes` prints.
@@ -292,6 +164,7 @@ pub fn manifest_table() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::Surface;
 
     #[test]
     fn every_route_is_declared_once() {

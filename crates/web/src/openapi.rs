@@ -6,13 +6,20 @@
 //! `{"error","message"}` envelope. The test kit checks every `/api/` answer of the test
 //! suite against this document, bodies included.
 
+use axum::Json;
+use axum::extract::State;
 use raxx_core::Env;
 use raxx_core::gate::Access;
 use serde_json::{Map, Value, json};
 use utoipa::openapi::{RefOr, Schema};
 
-use crate::apidoc::{ApiDoc, Components, schema_of};
-use crate::manifest::{Route, Surface, route_manifest};
+use crate::kernel::AppState;
+use crate::kernel::apidoc::ApiDoc;
+use crate::kernel::apidoc::Components;
+use crate::kernel::apidoc::schema_of;
+use crate::kernel::route::Route;
+use crate::kernel::route::Surface;
+use crate::manifest::route_manifest;
 
 /// The document itself, as `GET /api/v1/openapi.json` answers it.
 pub struct Document;
@@ -173,7 +180,7 @@ fn operation(r: &Route, components: &mut Components) -> Value {
     let doc = r.doc.unwrap_or_else(|| ApiDoc {
         // Undocumented (the tests refuse this): any JSON.
         reply: |_| RefOr::T(Schema::default()),
-        ..ApiDoc::reply::<crate::apidoc::Error>()
+        ..ApiDoc::reply::<crate::kernel::apidoc::Error>()
     });
     let typed: Vec<Value> = doc
         .path
@@ -225,7 +232,7 @@ fn operation(r: &Route, components: &mut Components) -> Value {
 pub fn document(env: Env, origin: &str, cookie_name: &str) -> Value {
     let mut paths = Map::new();
     let mut components: Components = Vec::new();
-    schema_of::<crate::apidoc::Error>(&mut components);
+    schema_of::<crate::kernel::apidoc::Error>(&mut components);
     for r in documented_routes() {
         let path = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
         path[r.method.as_str().to_lowercase()] = operation(r, &mut components);
@@ -254,6 +261,15 @@ pub fn document(env: Env, origin: &str, cookie_name: &str) -> Value {
             },
         },
     })
+}
+
+/// The OpenAPI document, derived from the route manifest .
+pub async fn openapi_json(State(state): State<AppState>) -> Json<Value> {
+    Json(document(
+        state.env(),
+        &state.cfg.origin,
+        &state.cfg.cookie_name(),
+    ))
 }
 
 #[cfg(test)]

@@ -12,13 +12,11 @@ use axum::routing::MethodFilter;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::error::AppError;
-use crate::gate;
+use crate::kernel::error::AppError;
+use crate::kernel::state::AppState;
 use crate::manifest::route_manifest;
-use crate::state::AppState;
 
-/// Largest request body anywhere (a flags file is the largest thing we accept).
-pub const BODY_LIMIT: usize = 1024 * 1024;
+pub use crate::kernel::extract::BODY_LIMIT;
 
 pub fn build_router(state: AppState) -> Router {
     let mut router: Router<AppState> = Router::new();
@@ -27,7 +25,7 @@ pub fn build_router(state: AppState) -> Router {
             .unwrap_or_else(|_| panic!("manifest route {route:?} has an unroutable method"));
         let st = state.clone();
         let guarded = (route.make)(filter).route_layer(middleware::from_fn(
-            move |req: Request, next: Next| gate::run(st.clone(), route, req, next),
+            move |req: Request, next: Next| crate::kernel::gate::run(st.clone(), route, req, next),
         ));
         router = router.route(route.path, guarded);
     }
@@ -44,7 +42,7 @@ pub fn build_router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), host_binding))
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            crate::cors::layer,
+            crate::flags::cors::layer,
         ))
         .layer(middleware::from_fn(track))
         .layer(middleware::from_fn(error_envelope))
@@ -72,13 +70,15 @@ async fn route_label(req: Request, next: Next) -> Response {
         .and_then(|p| ROUTE_PATHS.get(p.as_str()).copied());
     let mut resp = next.run(req).await;
     let label = match path {
-        _ if resp.status() == StatusCode::METHOD_NOT_ALLOWED => crate::metrics::METHOD_NOT_ALLOWED,
+        _ if resp.status() == StatusCode::METHOD_NOT_ALLOWED => {
+            raxx_actions::metrics::METHOD_NOT_ALLOWED
+        }
         Some(p) => {
             resp.extensions_mut()
                 .insert(crate::contract::MatchedRoute(p));
             p
         }
-        None => crate::metrics::UNMATCHED,
+        None => raxx_actions::metrics::UNMATCHED,
     };
     resp.extensions_mut().insert(RouteLabel(label));
     resp
@@ -91,11 +91,11 @@ async fn not_found(State(state): State<AppState>, req: Request) -> Response {
             AppError::NotFound(msg).into_response()
         } else {
             // Signed in: the layout carries the navigation this operator may use.
-            let ctx = gate::page_ctx(&state, req.headers()).await;
-            crate::pages::error_page(
+            let ctx = crate::kernel::gate::page_ctx(&state, req.headers()).await;
+            crate::kernel::views::error_page(
                 &state,
                 ctx.as_ref(),
-                crate::error::ErrorInfo {
+                crate::kernel::error::ErrorInfo {
                     status: StatusCode::NOT_FOUND,
                     code: "not_found".into(),
                     message: msg,
@@ -103,22 +103,24 @@ async fn not_found(State(state): State<AppState>, req: Request) -> Response {
             )
         };
     resp.extensions_mut()
-        .insert(RouteLabel(crate::metrics::UNMATCHED));
+        .insert(RouteLabel(raxx_actions::metrics::UNMATCHED));
     resp
 }
 
 /// Count and time every request: routed ones under their manifest path, the rest under
 /// the fixed labels (unmatched, method_not_allowed, misdirected).
 async fn track(req: Request, next: Next) -> Response {
-    let method = crate::metrics::method_label(req.method().as_str());
+    let method = raxx_actions::metrics::method_label(req.method().as_str());
     let started = std::time::Instant::now();
     let resp = next.run(req).await;
     let route = match resp.extensions().get::<RouteLabel>() {
         Some(l) => l.0,
-        None if resp.status() == StatusCode::MISDIRECTED_REQUEST => crate::metrics::MISDIRECTED,
-        None => crate::metrics::UNMATCHED,
+        None if resp.status() == StatusCode::MISDIRECTED_REQUEST => {
+            raxx_actions::metrics::MISDIRECTED
+        }
+        None => raxx_actions::metrics::UNMATCHED,
     };
-    crate::metrics::observe_request(
+    raxx_actions::metrics::observe_request(
         method,
         route,
         resp.status().as_u16(),
@@ -211,10 +213,10 @@ async fn host_binding(State(state): State<AppState>, req: Request, next: Next) -
         // A browser asking for a page gets a page (with a link to the right address); API
         // clients keep the JSON envelope.
         if wants_html(req.headers()) && !path.starts_with("/api/") && !path.starts_with("/ofrep/") {
-            return crate::pages::error_page(
+            return crate::kernel::views::error_page(
                 &state,
                 None,
-                crate::error::ErrorInfo {
+                crate::kernel::error::ErrorInfo {
                     status: StatusCode::MISDIRECTED_REQUEST,
                     code: "misdirected".into(),
                     message,
@@ -352,15 +354,16 @@ pub async fn serve_with(
     let _changes = state.store.watch_changes();
     // Histogram samples wait in the exporter until drained; drain them while serving.
     let upkeep = tokio::spawn(async {
-        let mut every = tokio::time::interval(crate::metrics::UPKEEP_EVERY);
+        let mut every = tokio::time::interval(raxx_actions::metrics::UPKEEP_EVERY);
         loop {
             every.tick().await;
-            crate::metrics::upkeep();
+            raxx_actions::metrics::upkeep();
         }
     });
     let _upkeep = AbortOnDrop(upkeep);
     // Writes the keys' "last used" in batches (keycache.rs); stops on return.
-    let usage = crate::keycache::UsageFlusher::start(state.key_cache.clone(), state.store.clone());
+    let usage =
+        raxx_actions::keycache::UsageFlusher::start(state.key_cache.clone(), state.store.clone());
     // Adds the flags' OFREP evaluation counts to the database (flags/usage.rs).
     let flag_usage =
         crate::flags::usage::UsageFlusher::start(state.flag_cache.clone(), state.store.clone());

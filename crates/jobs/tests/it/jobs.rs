@@ -17,7 +17,7 @@ use raxx_store::audit::AuditQuery;
 use raxx_store::checks::CheckStatus;
 use raxx_store::jobs::RunOutcome;
 use raxx_store::now_ms;
-use raxx_testkit::{TestConsole, database_urls};
+use raxx_testkit::TestConsole;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
@@ -94,7 +94,7 @@ fn check(name: &str, url: String, timeout_ms: u64) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn status_poll_records_ok_degraded_and_down_and_never_crashes() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let up = Arc::new(AtomicBool::new(true));
         let server = check_server(up.clone()).await;
         let garbage = garbage_server().await;
@@ -190,12 +190,12 @@ async fn status_poll_records_ok_degraded_and_down_and_never_crashes() {
             .unwrap();
         assert_eq!(resp.status().as_u16(), 200);
         assert!(console.store().audit_verify().await.unwrap().is_ok());
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_job_pointed_at_the_other_env_is_refused_and_audited() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let up = Arc::new(AtomicBool::new(true));
         let server = check_server(up).await;
         let ok_url = format!("http://127.0.0.1:{}/ok", server.port());
@@ -286,12 +286,12 @@ async fn a_job_pointed_at_the_other_env_is_refused_and_audited() {
                 .is_err()
         );
         assert_eq!(console.audit_count("job.session-purge", "denied").await, 1);
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn audit_digest_posts_the_summary_to_the_webhook() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let seen: Arc<Mutex<Option<Value>>> = Arc::new(Mutex::new(None));
         let store = seen.clone();
         let app = Router::new()
@@ -322,12 +322,9 @@ async fn audit_digest_posts_the_summary_to_the_webhook() {
         let nobody = console.operator("nobody@raxx.test", &[]).await;
         // One denial to count.
         let resp = console
-            .client()
-            .post(console.url("/api/v1/jobs/status-poll/run"))
-            .headers(console.write_headers(&nobody))
-            .send()
-            .await
-            .unwrap();
+            .as_operator(&nobody)
+            .post("/api/v1/jobs/status-poll/run")
+            .await;
         assert_eq!(resp.status().as_u16(), 403);
         let s = Scheduler::from_config(console.state.console()).unwrap();
         let (outcome, message) = s.run_tick("audit-digest", now_ms()).await.unwrap().unwrap();
@@ -370,12 +367,12 @@ async fn audit_digest_posts_the_summary_to_the_webhook() {
         assert_eq!(outcome, RunOutcome::Failed);
         assert!(message.contains("answered 502"), "{message}");
         assert_eq!(broken.audit_count("audit.digest", "error").await, 1);
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn session_purge_expiry_and_sweep_run_through_the_gate() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let console = TestConsole::start(Env::Staging, &url, "").await;
         let _op = console.operator("qa@raxx.test", &["staging-admins"]).await;
         raxx_store::testing::exec(
@@ -426,7 +423,7 @@ async fn session_purge_expiry_and_sweep_run_through_the_gate() {
             .unwrap()
             .unwrap();
         assert_eq!(outcome, RunOutcome::Ok, "{message}");
-    }
+    });
 }
 
 /// The gate matrix's job cell (issue 19 item 13): an operator asks, over real HTTP, for a
@@ -435,7 +432,7 @@ async fn session_purge_expiry_and_sweep_run_through_the_gate() {
 /// (`denial` = the code, the object under `target` and `target_env`, no `code`/`error`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_job_run_over_http_against_the_other_env_is_denied_in_the_one_layout() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let up = Arc::new(AtomicBool::new(true));
         let server = check_server(up).await;
         let ok_url = format!("http://127.0.0.1:{}/ok", server.port());
@@ -468,12 +465,9 @@ async fn a_job_run_over_http_against_the_other_env_is_denied_in_the_one_layout()
         let state = Console::new(cfg, console.store().clone(), None).unwrap();
         let sam = console.operator("sam@raxx.test", &["staging-admins"]).await;
         let resp = console
-            .client()
-            .post(console.url("/api/v1/jobs/status-poll/run"))
-            .headers(console.write_headers(&sam))
-            .send()
-            .await
-            .unwrap();
+            .as_operator(&sam)
+            .post("/api/v1/jobs/status-poll/run")
+            .await;
         assert!(resp.status().is_success(), "{}", resp.status());
         let handle = Scheduler::from_config(state)
             .unwrap()
@@ -509,5 +503,5 @@ async fn a_job_run_over_http_against_the_other_env_is_denied_in_the_one_layout()
         assert!(e.context.get("error").is_none(), "{}", e.context);
         let latest = console.store().latest_check_results().await.unwrap();
         assert!(latest.iter().all(|r| r.app != "raxx-api-prod"));
-    }
+    });
 }

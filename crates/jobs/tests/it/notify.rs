@@ -19,7 +19,7 @@ use raxx_jobs::notify_delivery::deliver;
 use raxx_store::audit::AuditQuery;
 use raxx_store::jobs::{RunKind, RunOutcome};
 use raxx_store::now_ms;
-use raxx_testkit::{TestConsole, database_urls};
+use raxx_testkit::TestConsole;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -130,7 +130,7 @@ async fn deliveries(c: &TestConsole) -> Vec<raxx_core::audit::AuditEntry> {
 
 #[tokio::test]
 async fn a_kill_switch_is_delivered_with_retries_and_each_attempt_is_audited() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (rx, base) = receiver().await;
         let extra = format!(
             "[[apps]]\nname = \"{PROD_APP}\"\nenv = \"prod\"\n\n{}",
@@ -141,23 +141,21 @@ async fn a_kill_switch_is_delivered_with_retries_and_each_attempt_is_audited() {
         let op = c.operator("alice@raxx.test", &["production-admins"]).await;
         // A refused kill (no such flag) queues nothing.
         let resp = c
-            .client()
-            .post(c.url(&format!("/api/v1/apps/{PROD_APP}/flags/nope/kill")))
-            .headers(c.write_headers(&op))
-            .json(&json!({"reason": "incident 7"}))
-            .send()
-            .await
-            .unwrap();
+            .as_operator(&op)
+            .post_json(
+                &format!("/api/v1/apps/{PROD_APP}/flags/nope/kill"),
+                &json!({"reason": "incident 7"}),
+            )
+            .await;
         assert!(resp.status().is_client_error());
         assert!(c.store().notifications(10).await.unwrap().is_empty());
         let resp = c
-            .client()
-            .post(c.url(&format!("/api/v1/apps/{PROD_APP}/flags/new-checkout/kill")))
-            .headers(c.write_headers(&op))
-            .json(&json!({"reason": "incident 7"}))
-            .send()
-            .await
-            .unwrap();
+            .as_operator(&op)
+            .post_json(
+                &format!("/api/v1/apps/{PROD_APP}/flags/new-checkout/kill"),
+                &json!({"reason": "incident 7"}),
+            )
+            .await;
         assert_eq!(resp.status(), 200);
         // Queued in the kill's transaction, not sent by the request.
         let queued = c.store().notifications(10).await.unwrap();
@@ -221,12 +219,12 @@ async fn a_kill_switch_is_delivered_with_retries_and_each_attempt_is_audited() {
                 "{text}"
             );
         }
-    }
+    });
 }
 
 #[tokio::test]
 async fn a_queued_promotion_notifies_reviewers_with_a_deep_link_through_sign_in() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (rx, base) = receiver().await;
         let staging = TestConsole::start(
             Env::Staging,
@@ -252,13 +250,12 @@ async fn a_queued_promotion_notifies_reviewers_with_a_deep_link_through_sign_in(
             .operator("alice@raxx.test", &["production-admins"])
             .await;
         let resp = prod
-            .client()
-            .post(prod.url("/api/v1/promotions"))
-            .headers(prod.write_headers(&alice))
-            .json(&json!({"app": PROD_APP, "flags": ["new-checkout"], "reason": "turn it on"}))
-            .send()
-            .await
-            .unwrap();
+            .as_operator(&alice)
+            .post_json(
+                "/api/v1/promotions",
+                &json!({"app": PROD_APP, "flags": ["new-checkout"], "reason": "turn it on"}),
+            )
+            .await;
         assert_eq!(resp.status(), 201);
         let id = resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
         let report = deliver(&prod.state, "system:notify-delivery", now_ms())
@@ -288,22 +285,21 @@ async fn a_queued_promotion_notifies_reviewers_with_a_deep_link_through_sign_in(
         // Events nobody subscribed to are not queued (the kill switch here).
         let before = prod.store().notifications(50).await.unwrap().len();
         let resp = prod
-            .client()
-            .post(prod.url(&format!("/api/v1/apps/{PROD_APP}/flags/new-checkout/kill")))
-            .headers(prod.write_headers(&alice))
-            .json(&json!({"reason": "incident"}))
-            .send()
-            .await
-            .unwrap();
+            .as_operator(&alice)
+            .post_json(
+                &format!("/api/v1/apps/{PROD_APP}/flags/new-checkout/kill"),
+                &json!({"reason": "incident"}),
+            )
+            .await;
         assert_eq!(resp.status(), 200);
         assert_eq!(prod.store().notifications(50).await.unwrap().len(), before);
         drop(staging);
-    }
+    });
 }
 
 #[tokio::test]
 async fn a_rolled_back_change_sends_nothing_and_a_failing_job_is_notified() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (rx, base) = receiver().await;
         let extra = format!(
             "[[apps]]\nname = \"{PROD_APP}\"\nenv = \"prod\"\n\n{}",
@@ -352,12 +348,12 @@ async fn a_rolled_back_change_sends_nothing_and_a_failing_job_is_notified() {
             .await
             .unwrap();
         assert_eq!(c.store().notifications(10).await.unwrap().len(), 2);
-    }
+    });
 }
 
 #[tokio::test]
 async fn expiring_tokens_are_reminded_once_a_day_with_a_link_to_the_tokens_page() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (rx, base) = receiver().await;
         let extra = format!(
             "[[apps]]\nname = \"{PROD_APP}\"\nenv = \"prod\"\n\n[[apps.tokens]]\nname = \"client\"\nprovider = \"local\"\nmax_age_days = 90\n\n{}",
@@ -407,5 +403,5 @@ async fn expiring_tokens_are_reminded_once_a_day_with_a_link_to_the_tokens_page(
             slack["text"].as_str().unwrap().contains("need a person"),
             "{slack}"
         );
-    }
+    });
 }

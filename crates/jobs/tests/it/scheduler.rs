@@ -11,7 +11,7 @@ use raxx_core::rbac::Resource;
 use raxx_jobs::{Job, JobCtx, JobFuture, JobReport, Scheduler};
 use raxx_store::Store;
 use raxx_store::jobs::{RunKind, RunOutcome};
-use raxx_testkit::{TestConsole, database_urls};
+use raxx_testkit::TestConsole;
 
 /// Counts its runs; optionally takes a while.
 struct Counter {
@@ -115,7 +115,7 @@ async fn second_instance(console: &TestConsole, url: &str) -> Console {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_racing_the_same_tick_run_it_once() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let console = TestConsole::start(Env::Staging, &url, "").await;
         let other = second_instance(&console, &url).await;
         let (job, hits) = counter("count", "* * * * * *", 20);
@@ -138,12 +138,12 @@ async fn two_instances_racing_the_same_tick_run_it_once() {
                 .all(|r| r.outcome == RunOutcome::Ok && r.duration_ms.is_some())
         );
         assert_eq!(console.store().unreleased_leases().await.unwrap(), 0);
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_running_schedulers_share_every_tick_once() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let console = TestConsole::start(Env::Staging, &url, "").await;
         let other = second_instance(&console, &url).await;
         let (job, hits) = counter("count", "* * * * * *", 30);
@@ -166,12 +166,12 @@ async fn two_running_schedulers_share_every_tick_once() {
             "ticks are whole seconds"
         );
         assert_eq!(console.store().unreleased_leases().await.unwrap(), 0);
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_panicking_job_is_recorded_failed_and_the_loop_keeps_going() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let console = TestConsole::start(Env::Staging, &url, "").await;
         let (job, hits) = counter("count", "* * * * * *", 0);
         let s = Scheduler::with_jobs(console.state.console(), vec![Arc::new(Panicker), job])
@@ -200,7 +200,7 @@ async fn a_panicking_job_is_recorded_failed_and_the_loop_keeps_going() {
         );
         assert_eq!(hits.load(Ordering::SeqCst), counted.len());
         assert_eq!(console.store().unreleased_leases().await.unwrap(), 0);
-    }
+    });
 }
 
 #[tokio::test]
@@ -240,7 +240,7 @@ async fn a_bad_cron_is_a_start_up_error_naming_the_job() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stopping_ends_runs_at_a_safe_point_and_holds_no_lease() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let console = TestConsole::start(Env::Staging, &url, "").await;
         // A run that outlives its lease is stopped when the lease expires.
         let s = Scheduler::with_jobs(
@@ -310,12 +310,12 @@ async fn stopping_ends_runs_at_a_safe_point_and_holds_no_lease() {
             "{runs:?}"
         );
         assert_eq!(console.store().unreleased_leases().await.unwrap(), 0);
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn run_now_is_claimed_by_one_instance_and_runs_once() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let console = TestConsole::start(Env::Staging, &url, "").await;
         let other = second_instance(&console, &url).await;
         let qa = console.operator("qa@raxx.test", &["staging-admins"]).await;
@@ -328,12 +328,9 @@ async fn run_now_is_claimed_by_one_instance_and_runs_once() {
             .with_poll(Duration::from_millis(100))
             .spawn();
         let resp = console
-            .client()
-            .post(console.url("/api/v1/jobs/session-purge/run"))
-            .headers(console.write_headers(&qa))
-            .send()
-            .await
-            .unwrap();
+            .as_operator(&qa)
+            .post("/api/v1/jobs/session-purge/run")
+            .await;
         assert_eq!(resp.status().as_u16(), 202);
         let mut manual = Vec::new();
         for _ in 0..50 {
@@ -371,13 +368,7 @@ async fn run_now_is_claimed_by_one_instance_and_runs_once() {
         );
 
         // The jobs API shows the published schedule, next run and last run.
-        let resp = console
-            .client()
-            .get(console.url("/api/v1/jobs"))
-            .headers(console.read_headers(&qa))
-            .send()
-            .await
-            .unwrap();
+        let resp = console.as_reader(&qa).get("/api/v1/jobs").await;
         let v: serde_json::Value = resp.json().await.unwrap();
         let purge = v["jobs"]
             .as_array()
@@ -398,5 +389,5 @@ async fn run_now_is_claimed_by_one_instance_and_runs_once() {
         a.stop().await;
         b.stop().await;
         assert_eq!(console.store().unreleased_leases().await.unwrap(), 0);
-    }
+    });
 }

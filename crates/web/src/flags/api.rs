@@ -16,10 +16,12 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{env_apps, promote};
-use crate::apidoc::{AnyJson, PromotionState};
-use crate::error::{AppError, AppResult};
-use crate::gate::Ctx;
-use crate::state::AppState;
+use crate::kernel::apidoc::AnyJson;
+use crate::kernel::apidoc::PromotionState;
+use crate::kernel::ctx::Ctx;
+use crate::kernel::error::AppError;
+use crate::kernel::error::AppResult;
+use crate::kernel::state::AppState;
 
 /// A status filter from `?status=`, or 400 naming the allowed values.
 pub(crate) fn status_filter(p: &HashMap<String, String>) -> AppResult<Option<PromotionStatus>> {

@@ -19,11 +19,12 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::{authorize_app, known_app};
-use crate::apidoc::AnyJson;
-use crate::error::{AppError, AppResult};
-use crate::gate::Ctx;
-use crate::server::BODY_LIMIT;
-use crate::state::AppState;
+use crate::kernel::apidoc::AnyJson;
+use crate::kernel::ctx::Ctx;
+use crate::kernel::error::AppError;
+use crate::kernel::error::AppResult;
+use crate::kernel::extract::BODY_LIMIT;
+use crate::kernel::state::AppState;
 
 /// Why a flags file was not applied. Every refusal is audited before it is returned.
 #[derive(Debug, thiserror::Error)]
@@ -64,9 +65,9 @@ pub async fn apply_flags_file(
                 ApplyError::NotStaging(_) => Outcome::Denied,
                 _ => Outcome::Error,
             };
-            // A denial row has the one denial layout (`crate::gate::denial_row`).
+            // A denial row has the one denial layout (`crate::kernel::gate::denial_row`).
             if let ApplyError::NotStaging(_) = refusal {
-                refused = refused.with(crate::gate::DENIAL_KEY, "env_mismatch");
+                refused = refused.with(crate::kernel::gate::DENIAL_KEY, "env_mismatch");
             }
             if let Some(app) = target {
                 refused = refused.app(app);
@@ -304,7 +305,7 @@ pub struct StoredFlagView {
 #[derive(Serialize, ToSchema)]
 pub struct FlagStateView {
     pub app: String,
-    #[schema(value_type = crate::apidoc::EnvName)]
+    #[schema(value_type = crate::kernel::apidoc::EnvName)]
     pub env: raxx_core::Env,
     pub revision: i64,
     pub flags: Vec<StoredFlagView>,

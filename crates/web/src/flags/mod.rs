@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod cors;
 pub mod ofrep;
 pub(crate) mod page_cache;
 pub mod pages;
@@ -27,11 +28,15 @@ use raxx_core::gate::{Access, Class, KeyKind, Owner, Target};
 use raxx_core::promotion::PromotionError;
 use raxx_core::rbac::Resource;
 
-use crate::apidoc::{ApiDoc, AppFlag, IntId};
-use crate::error::{AppError, AppResult};
-use crate::gate::Ctx;
-use crate::manifest::{Route, route};
-use crate::state::AppState;
+use crate::kernel::apidoc::ApiDoc;
+use crate::kernel::apidoc::AppFlag;
+use crate::kernel::apidoc::IntId;
+use crate::kernel::ctx::Ctx;
+use crate::kernel::error::AppError;
+use crate::kernel::error::AppResult;
+use crate::kernel::route::Route;
+use crate::kernel::route::route;
+use crate::kernel::state::AppState;
 
 pub use apply::{ApplyError, apply_flags_file};
 pub use raxx_actions::flags::{CachedFlags, FlagCache};
@@ -47,9 +52,9 @@ pub fn routes() -> Vec<Route> {
         route!(POST "/ofrep/v1/evaluate/flags", Read, Key(KeyKind::Client), "flag.evaluate", ofrep::evaluate_flags),
         route!(GET "/ofrep/v1/configuration", Read, Key(KeyKind::Client), "flag.configuration", ofrep::configuration),
         // CORS preflights for browser apps (no key: a preflight never carries one; `cors.rs`).
-        route!(OPTIONS "/ofrep/v1/evaluate/flags/{key}", Read, Public, "flag.preflight", crate::cors::preflight),
-        route!(OPTIONS "/ofrep/v1/evaluate/flags", Read, Public, "flag.preflight", crate::cors::preflight),
-        route!(OPTIONS "/ofrep/v1/configuration", Read, Public, "flag.preflight", crate::cors::preflight),
+        route!(OPTIONS "/ofrep/v1/evaluate/flags/{key}", Read, Public, "flag.preflight", crate::flags::cors::preflight),
+        route!(OPTIONS "/ofrep/v1/evaluate/flags", Read, Public, "flag.preflight", crate::flags::cors::preflight),
+        route!(OPTIONS "/ofrep/v1/configuration", Read, Public, "flag.preflight", crate::flags::cors::preflight),
         // Flag state as config: staging applies a file; prod reads staging's state.
         route!(GET "/api/v1/apps/{app}/flags", Read, RoleOrKey(FLAG, KeyKind::Read), "flag.read", apply::get_flags, doc = ApiDoc::reply::<apply::FlagStateView>()),
         route!(PUT "/api/v1/apps/{app}/flags", Write, Key(KeyKind::Deploy), Some(Env::Staging), "flag.apply", apply::put_flags, doc = ApiDoc::reply::<apply::Applied>().body::<apply::FlagsFile>().body_also(&["application/toml", "application/yaml"])),
@@ -63,7 +68,7 @@ pub fn routes() -> Vec<Route> {
         route!(POST "/api/v1/apps/{app}/flags/{key}/restore", ProdWrite, Role(FLAG), "flag.restore", api::restore, doc = ApiDoc::reply::<api::PromotionView>().status(201).body::<api::ReasonBody>().path::<AppFlag>()),
         // The playground: what every flag serves to a context, and why (reads; POST still
         // needs an operator's CSRF token, `gate.rs`).
-        route!(POST "/api/v1/apps/{app}/evaluate", Read, Role(FLAG), "flag.playground", playground::api_evaluate, doc = ApiDoc::reply::<crate::apidoc::AnyJson>().body::<playground::EvaluateBody>().query::<playground::EvaluateQuery>()),
+        route!(POST "/api/v1/apps/{app}/evaluate", Read, Role(FLAG), "flag.playground", playground::api_evaluate, doc = ApiDoc::reply::<crate::kernel::apidoc::AnyJson>().body::<playground::EvaluateBody>().query::<playground::EvaluateQuery>()),
         route!(GET "/apps/{app}/playground", Read, Role(FLAG), "flag.playground", playground::show),
         route!(POST "/apps/{app}/playground", Read, Role(FLAG), "flag.playground", playground::submit),
         // Pages.

@@ -22,9 +22,9 @@ use raxx_core::gate::{Denial, Principal};
 use serde_json::{Map, Value, json};
 
 use super::CachedFlags;
-use crate::error::AppError;
-use crate::gate::Ctx;
-use crate::state::AppState;
+use crate::kernel::ctx::Ctx;
+use crate::kernel::error::AppError;
+use crate::kernel::state::AppState;
 
 /// Largest evaluation request body: a context is small; anything bigger is refused.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
@@ -142,7 +142,7 @@ fn metadata(flags: &CachedFlags, key: &str) -> Map<String, Value> {
 fn tag(mut resp: Response, ctx: &Ctx) -> Response {
     if let Principal::Key { app, .. } = &ctx.principal {
         resp.extensions_mut()
-            .insert(crate::cors::OfrepApp(app.clone()));
+            .insert(crate::flags::cors::OfrepApp(app.clone()));
     }
     resp
 }

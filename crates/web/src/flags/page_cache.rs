@@ -16,7 +16,7 @@ use raxx_store::{Store, StoreError};
 
 use super::CachedFlags;
 use super::view::{ChangeRow, FlagRow, change_rows};
-use crate::ops::fmt_time;
+use raxx_actions::fmt_time;
 
 /// The orders of the flags table (`?sort=`); the first is the default.
 const SORTS: [&str; 4] = ["key", "type", "state", "updated"];

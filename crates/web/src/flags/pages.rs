@@ -25,11 +25,13 @@ use super::view::{
     FlagRow, HistoryRow, VariantRow, default_text, history_rows, rule_text, variant_rows,
 };
 use super::{env_apps, known_app};
-use crate::error::{AppError, AppResult};
-use crate::gate::Ctx;
-use crate::ops::fmt_time;
-use crate::pages::{Layout, redirect_with_flash};
-use crate::state::AppState;
+use crate::kernel::ctx::Ctx;
+use crate::kernel::error::AppError;
+use crate::kernel::error::AppResult;
+use crate::kernel::state::AppState;
+use crate::kernel::views::Layout;
+use crate::kernel::views::redirect_with_flash;
+use raxx_actions::fmt_time;
 
 fn render(t: &impl Template) -> Response {
     match t.render() {
@@ -195,7 +197,7 @@ pub async fn app_flags(
     let staging = state.env() == Env::Staging;
     let cached = state.flag_cache.get(&state.store, &app).await?;
     let page = state
-        .flag_pages()
+        .slot::<super::page_cache::FlagPages>()
         .get(&state.store, &cached, staging)
         .await?;
     let t = AppFlagsPage {

@@ -27,10 +27,10 @@ use serde_json::{Map, Value, json};
 
 use super::known_app;
 use super::view::{condition_text, rule_text, value_text};
-use crate::error::AppError;
-use crate::gate::Ctx;
-use crate::pages::Layout;
-use crate::state::AppState;
+use crate::kernel::ctx::Ctx;
+use crate::kernel::error::AppError;
+use crate::kernel::state::AppState;
+use crate::kernel::views::Layout;
 
 /// Largest context the playground takes (as OFREP: a context is small).
 pub const MAX_CONTEXT_BYTES: usize = 64 * 1024;

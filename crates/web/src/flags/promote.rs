@@ -15,9 +15,10 @@ use sha2::{Digest, Sha256};
 
 use super::source::{StagingFlags, fetch_staging};
 use super::{env_apps, known_app, operator, promotion_error};
-use crate::error::{AppError, AppResult};
-use crate::gate::Ctx;
-use crate::state::AppState;
+use crate::kernel::ctx::Ctx;
+use crate::kernel::error::AppError;
+use crate::kernel::error::AppResult;
+use crate::kernel::state::AppState;
 
 /// What "New promotion" shows: staging against prod, flag by flag.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use raxx_core::config::Resolved;
 use raxx_core::flags::{AppFlags, Flag};
 use serde::Deserialize;
 
-use crate::error::AppError;
+use crate::kernel::error::AppError;
 
 /// How long the prod console waits for the staging console.
 const TIMEOUT: Duration = Duration::from_secs(5);

@@ -6,7 +6,7 @@ use raxx_core::flags::{
 use raxx_store::flags::{HistoryEntry, StoredFlag};
 use serde_json::Value;
 
-use crate::ops::fmt_time;
+use raxx_actions::fmt_time;
 
 /// A JSON value as it would appear in a flags file (compact).
 pub fn value_text(value: &Value) -> String {

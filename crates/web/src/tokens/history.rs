@@ -17,11 +17,12 @@ use utoipa::ToSchema;
 
 use super::inventory::{Token, TokenId, Version, key_versions};
 use super::{VersionRow, render, token_json, version_json, version_row};
-use crate::error::{AppError, AppResult};
-use crate::gate::Ctx;
-use crate::ops::fmt_time;
-use crate::pages::Layout;
-use crate::state::AppState;
+use crate::kernel::ctx::Ctx;
+use crate::kernel::error::AppError;
+use crate::kernel::error::AppResult;
+use crate::kernel::state::AppState;
+use crate::kernel::views::Layout;
+use raxx_actions::fmt_time;
 
 /// Most history rows shown (newest first).
 pub const HISTORY_LIMIT: u32 = 100;

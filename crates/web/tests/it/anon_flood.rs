@@ -9,7 +9,7 @@
 
 use raxx_core::Env;
 use raxx_store::anon_denials::INTERVAL_MS;
-use raxx_testkit::{TestConsole, database_urls};
+use raxx_testkit::TestConsole;
 
 /// Chained rows and the bytes they take (their canonical form plus their hash columns).
 async fn chain_size(c: &TestConsole) -> (u64, u64, usize) {
@@ -41,7 +41,7 @@ fn requests() -> usize {
 #[tokio::test]
 async fn anonymous_denials_cost_at_most_one_chained_row_per_hundred_requests() {
     let n = requests();
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(
             Env::Staging,
             &url,
@@ -137,12 +137,12 @@ async fn anonymous_denials_cost_at_most_one_chained_row_per_hundred_requests() {
         eprintln!(
             "{url}: {n} anonymous requests in {elapsed:?} -> {added} chained rows, {growth} bytes ({per_100k:.0} bytes per 100,000)"
         );
-    }
+    });
 }
 
 #[tokio::test]
 async fn signed_in_denials_stay_one_chained_row_each() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Staging, &url, "").await;
         let op = c.operator("nobody@raxx.test", &[]).await;
         let (before, _, _) = chain_size(&c).await;
@@ -161,5 +161,5 @@ async fn signed_in_denials_stay_one_chained_row_each() {
         let (after, _, _) = chain_size(&c).await;
         assert_eq!(after - before, 10, "one row per signed-in denial");
         assert_eq!(c.store().anon_denials_pending().await.unwrap(), 0);
-    }
+    });
 }

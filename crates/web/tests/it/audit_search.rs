@@ -5,7 +5,7 @@
 
 use raxx_core::Env;
 use raxx_core::audit::{AuditEvent, Outcome};
-use raxx_testkit::{Operator, TestConsole, database_urls};
+use raxx_testkit::{Operator, TestConsole};
 use serde_json::Value;
 
 /// Rows as they would be written by real actions, by two operators, plus a promotion
@@ -81,7 +81,7 @@ fn actions(rows: &[Value]) -> Vec<String> {
 
 #[tokio::test]
 async fn actors_are_found_by_email_its_start_or_id() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, "").await;
         let (alice, bob, _) = seed(&c).await;
         let id = alice.admin_id.to_string();
@@ -98,12 +98,12 @@ async fn actors_are_found_by_email_its_start_or_id() {
         let jobs = entries(&c, &bob, "actor=system:job:rotation").await;
         assert_eq!(actions(&jobs), ["token.grace_end"]);
         assert!(entries(&c, &bob, "actor=nobody@raxx.test").await.is_empty());
-    }
+    });
 }
 
 #[tokio::test]
 async fn targets_are_found_as_the_table_shows_them_and_a_flag_finds_its_promotions() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, "").await;
         let (alice, _, promotion) = seed(&c).await;
         for target in ["flag theme", "flag theme (web)"] {
@@ -129,12 +129,12 @@ async fn targets_are_found_as_the_table_shows_them_and_a_flag_finds_its_promotio
         let by_email = entries(&c, &alice, "target=operator%20alice@raxx.test").await;
         let by_shown = entries(&c, &alice, &format!("target={}", urlenc(&shown))).await;
         assert_eq!(by_email.len(), by_shown.len());
-    }
+    });
 }
 
 #[tokio::test]
 async fn actions_by_part_of_their_name_and_free_text() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, "").await;
         let (alice, _, _) = seed(&c).await;
         assert_eq!(
@@ -170,22 +170,16 @@ async fn actions_by_part_of_their_name_and_free_text() {
         assert_eq!(theme, ["flag.kill"]);
         // Relative ranges: everything seeded is within the last hour; bad values are 400.
         assert!(!entries(&c, &alice, "range=1h&action=kill").await.is_empty());
-        let bad = c
-            .client()
-            .get(c.url("/api/v1/audit?range=2y"))
-            .headers(c.read_headers(&alice))
-            .send()
-            .await
-            .unwrap();
+        let bad = c.as_reader(&alice).get("/api/v1/audit?range=2y").await;
         assert_eq!(bad.status(), 400);
         let body: Value = bad.json().await.unwrap();
         assert_eq!(body["error"], "invalid");
-    }
+    });
 }
 
 #[tokio::test]
 async fn the_viewer_and_dashboard_hide_reads_unless_asked() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, "").await;
         let (alice, _, _) = seed(&c).await;
         let page = |q: &'static str| {
@@ -233,25 +227,19 @@ async fn the_viewer_and_dashboard_hide_reads_unless_asked() {
         assert!(html.contains("href=\"/audit?target=flag%20theme%20%28web%29\""));
         // Denied reads stay visible: a refusal is never hidden.
         let eve = c.operator("eve@raxx.test", &[]).await;
-        let refused = c
-            .client()
-            .get(c.url("/api/v1/audit"))
-            .headers(c.read_headers(&eve))
-            .send()
-            .await
-            .unwrap();
+        let refused = c.as_reader(&eve).get("/api/v1/audit").await;
         assert_eq!(refused.status(), 403);
         let html = page("?outcome=denied").await;
         assert!(
             html.contains("<code>audit.view</code>"),
             "a denied read was hidden"
         );
-    }
+    });
 }
 
 #[tokio::test]
 async fn a_row_opens_in_full_and_exports_name_the_actor() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, "").await;
         let (alice, _, _) = seed(&c).await;
         let kill = entries(&c, &alice, "action=kill").await.remove(0);
@@ -291,24 +279,12 @@ async fn a_row_opens_in_full_and_exports_name_the_actor() {
             ("/audit/99999999", 404),
             ("/audit/0", 400),
         ] {
-            let resp = c
-                .client()
-                .get(c.url(path))
-                .headers(c.read_headers(&alice))
-                .send()
-                .await
-                .unwrap();
+            let resp = c.as_reader(&alice).get(path).await;
             assert_eq!(resp.status(), status, "{path}");
         }
         // Someone without the audit role may not open a row.
         let eve = c.operator("eve@raxx.test", &[]).await;
-        let refused = c
-            .client()
-            .get(c.url(&format!("/api/v1/audit/{id}")))
-            .headers(c.read_headers(&eve))
-            .send()
-            .await
-            .unwrap();
+        let refused = c.as_reader(&eve).get(&format!("/api/v1/audit/{id}")).await;
         assert_eq!(refused.status(), 403);
         // Exports carry the email beside the id.
         let csv = c
@@ -345,7 +321,7 @@ async fn a_row_opens_in_full_and_exports_name_the_actor() {
             .unwrap();
         let first: Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
         assert_eq!(first["actor_email"], "alice@raxx.test");
-    }
+    });
 }
 
 fn urlenc(s: &str) -> String {

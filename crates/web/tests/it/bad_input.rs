@@ -7,8 +7,9 @@ use proptest::test_runner::{Config as PtConfig, TestRunner};
 use raxx_core::Env;
 use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::gate::KeyKind;
-use raxx_testkit::{Operator, TestConsole, database_urls};
-use raxx_web::manifest::{Surface, route_manifest};
+use raxx_testkit::{Operator, TestConsole};
+use raxx_web::kernel::route::Surface;
+use raxx_web::manifest::route_manifest;
 use reqwest::Method;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
@@ -208,7 +209,7 @@ fn assert_none(failures: &[String]) {
 async fn every_write_route_answers_garbage_bodies_with_a_4xx_never_a_5xx() {
     for env in [Env::Staging, Env::Prod] {
         // A database remembers its env: fresh ones per env.
-        for url in database_urls().await {
+        raxx_testkit::each_backend!(|url| {
             let s = setup(env, &url).await;
             let client = s.console.client();
             let bodies = garbage_bodies();
@@ -251,16 +252,16 @@ async fn every_write_route_answers_garbage_bodies_with_a_4xx_never_a_5xx() {
                 .await
                 .unwrap();
             assert_eq!(me.status(), 200);
-        }
+        });
     }
 }
 
 /// Random JSON values as bodies of every JSON write route (proptest-generated).
 #[tokio::test]
 async fn random_json_bodies_to_json_write_routes_never_5xx() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         random_json_bodies(&url).await;
-    }
+    });
 }
 
 async fn random_json_bodies(url: &str) {
@@ -326,7 +327,7 @@ async fn random_json_bodies(url: &str) {
 /// Garbage cookies and headers on every read route (and a few write routes): no 5xx.
 #[tokio::test]
 async fn garbage_cookies_and_headers_never_5xx() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let s = setup(Env::Prod, &url).await;
         let client = s.console.client();
         let cookie_name = s.console.state.cfg.cookie_name();
@@ -427,13 +428,13 @@ async fn garbage_cookies_and_headers_never_5xx() {
         }
         assert_none(&failures);
         assert!(tried > 300, "{tried}");
-    }
+    });
 }
 
 /// Oversized bodies: over 1 MiB anywhere, over 64 KiB for OFREP: `413`, nothing written.
 #[tokio::test]
 async fn oversized_bodies_are_refused_with_413() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let s = setup(Env::Staging, &url).await;
         let client = s.console.client();
         let before = s.console.audit_count("flag.apply", "allowed").await;
@@ -493,7 +494,7 @@ async fn oversized_bodies_are_refused_with_413() {
         );
         let reply = raw_exchange(s.console.addr, head.as_bytes()).await;
         assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
-    }
+    });
 }
 
 /// Send raw bytes, read what comes back within 5 s.

@@ -14,7 +14,7 @@ use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::gate::KeyKind;
 use raxx_store::Store;
 use raxx_store::testing::{exec, query_string};
-use raxx_testkit::{TestConsole, database_urls};
+use raxx_testkit::TestConsole;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -140,7 +140,7 @@ async fn turn_checkout_off_elsewhere(other: &Store) {
 
 #[tokio::test]
 async fn a_key_revoked_through_the_api_is_refused_on_the_next_request() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let w = world(&url).await;
         warm(&w).await;
         let op = w.c.operator("ops@raxx.test", &["staging-admins"]).await;
@@ -161,12 +161,12 @@ async fn a_key_revoked_through_the_api_is_refused_on_the_next_request() {
         assert_eq!((status.as_u16(), value), (200, json!(true)), "{url}");
         let (status, _) = eval(&w.c, &w.client_key).await;
         assert_eq!(status, 401, "{url}: and stays refused");
-    }
+    });
 }
 
 #[tokio::test]
 async fn a_flags_apply_through_the_api_is_served_on_the_next_request() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let w = world(&url).await;
         warm(&w).await;
         let mut tx = w.c.store().begin().await.unwrap();
@@ -191,12 +191,12 @@ async fn a_flags_apply_through_the_api_is_served_on_the_next_request() {
         assert_eq!(put.status(), 200, "{}", put.text().await.unwrap());
         let (status, value) = eval(&w.c, &w.client_key).await;
         assert_eq!((status.as_u16(), value), (200, json!(false)), "{url}");
-    }
+    });
 }
 
 #[tokio::test]
 async fn changes_made_by_another_instance_are_seen_within_a_bound() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let w = world(&url).await;
         warm(&w).await;
 
@@ -222,12 +222,12 @@ async fn changes_made_by_another_instance_are_seen_within_a_bound() {
             assert_eq!(eval(&w.c, &w.client_key).await.0, 401, "{url}");
         }
         w.other.close().await;
-    }
+    });
 }
 
 #[tokio::test]
 async fn while_the_signal_is_down_every_request_reads_the_database() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let w = world(&url).await;
         warm(&w).await;
         // As when the listener lost its connection (it stays down until it reconnects).
@@ -257,7 +257,7 @@ async fn while_the_signal_is_down_every_request_reads_the_database() {
         );
         assert!(!w.c.store().changes().is_live(), "{url}");
         w.other.close().await;
-    }
+    });
 }
 
 /// PostgreSQL only (SQLite readers do not wait for a writer's lock): with the key and flag

@@ -6,7 +6,7 @@ use raxx_core::config::Config;
 use raxx_store::Store;
 use raxx_store::audit::AuditQuery;
 use raxx_store::testing::exec;
-use raxx_testkit::{TestConsole, database_urls, postgres_url, sqlite_url};
+use raxx_testkit::{TestConsole, postgres_url, sqlite_url};
 use serde_json::{Value, json};
 
 /// A fresh, empty database of the same backend as `url`.
@@ -137,7 +137,7 @@ async fn post_json(
 
 #[tokio::test]
 async fn customer_fields_are_masked_without_the_reader_role() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (prod, _) = console_with_customers(Env::Prod, &url, PROD_ROWS).await;
         let admin = prod
             .operator("padmin@raxx.test", &["production-admins"])
@@ -181,7 +181,7 @@ async fn customer_fields_are_masked_without_the_reader_role() {
         let (_, body) = get_json(&staging, &qa, "/api/v1/customers?q=qa.one").await;
         assert_eq!(body["masked"], false);
         assert_eq!(body["customers"][0]["email"], "qa.one@qa.raxx.test");
-    }
+    });
 }
 
 /// The attack of issue 19 item 12: an operator with no customer role extends an
@@ -190,7 +190,7 @@ async fn customer_fields_are_masked_without_the_reader_role() {
 /// customers in email order) answers anything.
 #[tokio::test]
 async fn a_masked_viewer_cannot_recover_an_email_by_extending_a_prefix() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (prod, _) = console_with_customers(Env::Prod, &url, PROD_ROWS).await;
         let nobody = prod.operator("curious@raxx.test", &[]).await;
         let alphabet: Vec<char> = "abcdefghijklmnopqrstuvwxyz0123456789.@-_".chars().collect();
@@ -244,12 +244,12 @@ async fn a_masked_viewer_cannot_recover_an_email_by_extending_a_prefix() {
             "ada.demo@customers.raxx.test"
         );
         assert_eq!(body["search"], "email_prefix_or_id");
-    }
+    });
 }
 
 #[tokio::test]
 async fn each_console_reads_only_its_own_customers() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (staging, _) = console_with_customers(Env::Staging, &url, STAGING_ROWS).await;
         let (prod, _) = console_with_customers(Env::Prod, &fresh_like(&url).await, PROD_ROWS).await;
         let qa = staging.operator("qa@raxx.test", &["staging-admins"]).await;
@@ -270,12 +270,12 @@ async fn each_console_reads_only_its_own_customers() {
             .await;
         let (_, all) = get_json(&prod, &admin, "/api/v1/customers?q=qa").await;
         assert_eq!(all["customers"], json!([]), "{all}");
-    }
+    });
 }
 
 #[tokio::test]
 async fn the_config_refuses_the_console_database_as_customers_database() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let text = format!(
             "public_url = \"http://prod.localhost:1\"\ndatabase_url = \"{url}\"\n[customers]\ndatabase_url = \"{url}\"\n"
         );
@@ -296,7 +296,7 @@ async fn the_config_refuses_the_console_database_as_customers_database() {
         let cfg = Config::parse(&text, |_| None).unwrap().resolve().unwrap();
         let err = raxx_web::customers::open_customer_db(&cfg).unwrap_err();
         assert!(err.contains("columns.email"), "{err}");
-    }
+    });
 }
 
 #[tokio::test]
@@ -353,7 +353,7 @@ async fn the_embedded_fixture_is_per_env_and_refused_by_the_other_env() {
 
 #[tokio::test]
 async fn suspending_on_prod_needs_the_admin_role_and_a_reason_and_is_audited() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (prod, cust) = console_with_customers(Env::Prod, &url, PROD_ROWS).await;
         let admin = prod
             .operator("padmin@raxx.test", &["production-admins"])
@@ -543,12 +543,12 @@ async fn suspending_on_prod_needs_the_admin_role_and_a_reason_and_is_audited() {
             "the customer's page, not a bare error"
         );
         assert_eq!(customer_status(&cust, Env::Prod, 502).await, "active");
-    }
+    });
 }
 
 #[tokio::test]
 async fn staging_admins_cannot_change_customers_on_staging() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (staging, cust) = console_with_customers(Env::Staging, &url, STAGING_ROWS).await;
         let qa = staging.operator("qa@raxx.test", &["staging-admins"]).await;
         let (status, body) = post_json(
@@ -576,12 +576,12 @@ async fn staging_admins_cannot_change_customers_on_staging() {
             !html.contains("/customers/1/suspend"),
             "a control they cannot use is rendered"
         );
-    }
+    });
 }
 
 #[tokio::test]
 async fn when_the_audit_row_cannot_be_written_the_customer_is_not_changed() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (prod, cust) = console_with_customers(Env::Prod, &url, PROD_ROWS).await;
         let admin = prod
             .operator("padmin@raxx.test", &["production-admins"])
@@ -605,12 +605,12 @@ async fn when_the_audit_row_cannot_be_written_the_customer_is_not_changed() {
             "ALTER TABLE console_audit_log_away RENAME TO console_audit_log",
         )
         .await;
-    }
+    });
 }
 
 #[tokio::test]
 async fn a_customers_database_that_is_down_or_mis_mapped_gets_a_clear_error_page() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         for (extra, want) in [
             (
                 "[customers]\ndatabase_url = \"postgres://nobody@127.0.0.1:1/customers\"\n"
@@ -660,12 +660,12 @@ async fn a_customers_database_that_is_down_or_mis_mapped_gets_a_clear_error_page
                 assert_eq!(status, 200, "{path}");
             }
         }
-    }
+    });
 }
 
 #[tokio::test]
 async fn a_search_is_data_never_sql_or_html() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (staging, _) = console_with_customers(Env::Staging, &url, STAGING_ROWS).await;
         let qa = staging.operator("qa@raxx.test", &["staging-admins"]).await;
         for q in [
@@ -720,5 +720,5 @@ async fn a_search_is_data_never_sql_or_html() {
             html.contains("&lt;b&gt;Bold&lt;/b&gt;") || html.contains("&#60;b&#62;Bold"),
             "{html}"
         );
-    }
+    });
 }

@@ -17,7 +17,7 @@ use raxx_core::Env;
 use raxx_store::StoreError;
 use raxx_store::testing::query_string;
 use raxx_testkit::{TestConsole, sqlite_url};
-use raxx_web::error::AppError;
+use raxx_web::kernel::error::AppError;
 use serde_json::{Value, json};
 use sqlx::Any;
 use sqlx::pool::PoolConnection;

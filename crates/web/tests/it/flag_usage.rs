@@ -8,7 +8,7 @@ use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::flags::FileFormat;
 use raxx_core::gate::KeyKind;
 use raxx_store::flag_usage::UsageDelta;
-use raxx_testkit::{TestConsole, database_urls};
+use raxx_testkit::TestConsole;
 use serde_json::{Value, json};
 
 const APP: &str = "raxx-api-staging";
@@ -94,7 +94,7 @@ async fn usage(c: &TestConsole, key: &str) -> Value {
 
 #[tokio::test]
 async fn evaluations_are_counted_flushed_and_shown_with_staleness() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Staging, &url, CONFIG).await;
         seed(&c).await;
         let client = new_key(&c, APP, KeyKind::Client).await;
@@ -179,12 +179,12 @@ async fn evaluations_are_counted_flushed_and_shown_with_staleness() {
             !html.contains("ghost"),
             "only flags of the app's state are listed"
         );
-    }
+    });
 }
 
 #[tokio::test]
 async fn the_stale_badge_is_on_the_flags_pages() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Staging, &url, CONFIG).await;
         seed(&c).await;
         c.store()
@@ -219,12 +219,12 @@ async fn the_stale_badge_is_on_the_flags_pages() {
         assert!(detail.contains("5 OFREP evaluations"), "{detail}");
         let detail = get(format!("/apps/{APP}/flags/theme")).await;
         assert!(!detail.contains("badge stale"), "{detail}");
-    }
+    });
 }
 
 #[tokio::test]
 async fn two_consoles_on_one_database_add_up() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let a = TestConsole::start(Env::Staging, &url, CONFIG).await;
         let b = TestConsole::start(Env::Staging, &url, CONFIG).await;
         seed(&a).await;
@@ -243,5 +243,5 @@ async fn two_consoles_on_one_database_add_up() {
         a.state.flag_cache.usage().flush(a.store()).await.unwrap();
         let seen = usage(&b, &read).await;
         assert_eq!(seen["theme"]["evaluations"], 8, "{seen}");
-    }
+    });
 }

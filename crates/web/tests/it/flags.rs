@@ -6,7 +6,7 @@ use raxx_core::Env;
 use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::flags::FileFormat;
 use raxx_core::gate::KeyKind;
-use raxx_testkit::{Operator, TestConsole, database_urls};
+use raxx_testkit::{Operator, TestConsole};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -165,7 +165,7 @@ async fn eval_one(c: &TestConsole, key: &str, flag: &str, context: Value) -> (St
 
 #[tokio::test]
 async fn ofrep_evaluates_each_flag_type_with_spec_reasons() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (c, _) = seeded_staging(&url).await;
         let client = new_key(&c, STAGING_APP, KeyKind::Client).await;
         let cases = [
@@ -230,12 +230,12 @@ async fn ofrep_evaluates_each_flag_type_with_spec_reasons() {
             .unwrap();
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.json::<Value>().await.unwrap()["value"], "light");
-    }
+    });
 }
 
 #[tokio::test]
 async fn ofrep_answers_every_error_code_with_its_status_and_never_a_500_for_bad_input() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (c, deploy) = seeded_staging(&url).await;
         let client = new_key(&c, STAGING_APP, KeyKind::Client).await;
         let single = "/ofrep/v1/evaluate/flags/new-checkout";
@@ -329,12 +329,12 @@ async fn ofrep_answers_every_error_code_with_its_status_and_never_a_500_for_bad_
             (500, Some("GENERAL")),
             "{b}"
         );
-    }
+    });
 }
 
 #[tokio::test]
 async fn ofrep_bulk_carries_an_etag_and_if_none_match_gets_304() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (c, deploy) = seeded_staging(&url).await;
         let client = new_key(&c, STAGING_APP, KeyKind::Client).await;
         let bulk = "/ofrep/v1/evaluate/flags";
@@ -412,12 +412,12 @@ async fn ofrep_bulk_carries_an_etag_and_if_none_match_gets_304() {
             .cloned()
             .unwrap();
         assert_eq!(theme["value"], "dark");
-    }
+    });
 }
 
 #[tokio::test]
 async fn a_change_made_by_another_instance_is_served_on_the_next_request() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (a, deploy) = seeded_staging(&url).await;
         // A second instance on the same database.
         let b = staging(&url).await;
@@ -441,14 +441,14 @@ async fn a_change_made_by_another_instance_is_served_on_the_next_request() {
             eval_one(&a, &client, "theme", json!({})).await.1["value"],
             "dark"
         );
-    }
+    });
 }
 
 // ---------------------------------------------------------------------- flags apply
 
 #[tokio::test]
 async fn a_flags_file_replaces_the_state_in_every_format_and_a_bad_one_changes_nothing() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = staging(&url).await;
         let deploy = new_key(&c, STAGING_APP, KeyKind::Deploy).await;
         let (s, b) = put_flags(&c, &deploy, STAGING_APP, "application/toml", FLAGS_TOML).await;
@@ -545,12 +545,12 @@ async fn a_flags_file_replaces_the_state_in_every_format_and_a_bad_one_changes_n
         );
         assert_eq!(c.audit_count("flag.apply", "allowed").await, 3);
         assert_eq!(c.audit_count("flag.apply", "error").await, 8);
-    }
+    });
 }
 
 #[tokio::test]
 async fn only_a_deploy_key_of_the_app_applies_and_only_on_staging() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = staging(&url).await;
         let client = new_key(&c, STAGING_APP, KeyKind::Client).await;
         let read = new_key(&c, STAGING_APP, KeyKind::Read).await;
@@ -628,12 +628,12 @@ async fn only_a_deploy_key_of_the_app_applies_and_only_on_staging() {
         .unwrap_err();
         assert!(refused.to_string().starts_with("env_mismatch"), "{refused}");
         assert_eq!(prod.audit_count("flag.apply", "denied").await, 2);
-    }
+    });
 }
 
 #[tokio::test]
 async fn the_read_api_returns_definitions_with_versions_to_readers_and_read_keys() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (c, deploy) = seeded_staging(&url).await;
         let read = new_key(&c, STAGING_APP, KeyKind::Read).await;
         let other_read = new_key(&c, OTHER_APP, KeyKind::Read).await;
@@ -700,14 +700,11 @@ async fn the_read_api_returns_definitions_with_versions_to_readers_and_read_keys
             403
         );
         let missing = c
-            .client()
-            .get(c.url("/api/v1/apps/raxx-api-prod/flags"))
-            .headers(c.read_headers(&reader))
-            .send()
-            .await
-            .unwrap();
+            .as_reader(&reader)
+            .get("/api/v1/apps/raxx-api-prod/flags")
+            .await;
         assert_eq!(missing.status(), 404);
-    }
+    });
 }
 
 // ----------------------------------------------------------------------- promotions
@@ -794,7 +791,7 @@ async fn queue(p: &Pair, flags: &[&str]) -> i64 {
 
 #[tokio::test]
 async fn a_promotion_is_queued_by_one_admin_refused_to_them_and_applied_by_another() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let p = pair(&url).await;
         let before = eval_one(
             &p.prod,
@@ -989,12 +986,12 @@ async fn a_promotion_is_queued_by_one_admin_refused_to_them_and_applied_by_anoth
         );
         assert!(p.prod.store().audit_verify().await.unwrap().is_ok());
         drop(p.staging);
-    }
+    });
 }
 
 #[tokio::test]
 async fn prod_changing_after_queueing_makes_the_promotion_stale() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let p = pair(&url).await;
         let id = queue(&p, &["new-checkout"]).await;
         // The kill switch moves prod's version under the promotion.
@@ -1046,12 +1043,12 @@ async fn prod_changing_after_queueing_makes_the_promotion_stale() {
             p.prod.audit_count("flag.promotion.apply", "allowed").await,
             0
         );
-    }
+    });
 }
 
 #[tokio::test]
 async fn two_admins_approving_at_the_same_moment_apply_once() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let p = pair(&url).await;
         let carol = p
             .prod
@@ -1083,12 +1080,12 @@ async fn two_admins_approving_at_the_same_moment_apply_once() {
             p.prod.store().flag_state(PROD_APP).await.unwrap().flags["new-checkout"].version,
             2
         );
-    }
+    });
 }
 
 #[tokio::test]
 async fn pending_promotions_expire_and_then_cannot_be_approved() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let p = pair(&url).await;
         let id = queue(&p, &["new-checkout"]).await;
         let apps = vec![PROD_APP.to_string()];
@@ -1151,12 +1148,12 @@ async fn pending_promotions_expire_and_then_cannot_be_approved() {
             p.prod.audit_count("flag.promotion.expire", "allowed").await,
             1
         );
-    }
+    });
 }
 
 #[tokio::test]
 async fn bad_promotion_requests_are_400_and_rejection_needs_a_reason() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let p = pair(&url).await;
         let cases = [
             (
@@ -1292,12 +1289,12 @@ async fn bad_promotion_requests_are_400_and_rejection_needs_a_reason() {
             (502, Some("staging_source")),
             "{b}"
         );
-    }
+    });
 }
 
 #[tokio::test]
 async fn the_page_flow_queues_approves_and_kills_with_forms() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let p = pair(&url).await;
         let form_post = |op: &Operator, path: String, fields: Vec<(&'static str, String)>| {
             let c = &p.prod;
@@ -1458,12 +1455,12 @@ async fn the_page_flow_queues_approves_and_kills_with_forms() {
             .await
             .unwrap();
         assert!(list.contains("New promotion from raxx-api-staging"));
-    }
+    });
 }
 
 #[tokio::test]
 async fn staging_pages_show_flags_and_the_last_file_without_any_prod_write_control() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (c, deploy) = seeded_staging(&url).await;
         let changed = FLAGS_TOML.replace("default = \"light\"", "default = \"dark\"");
         assert_eq!(
@@ -1532,21 +1529,20 @@ async fn staging_pages_show_flags_and_the_last_file_without_any_prod_write_contr
         assert_eq!(get(format!("/apps/{STAGING_APP}/flags/nope")).await.0, 404);
         // Prod-writes on staging are refused with env_mismatch, even for the JSON twins.
         let resp = c
-            .client()
-            .post(c.url(&format!("/api/v1/apps/{STAGING_APP}/flags/theme/kill")))
-            .headers(c.write_headers(&op))
-            .json(&json!({"reason": "x"}))
-            .send()
-            .await
-            .unwrap();
+            .as_operator(&op)
+            .post_json(
+                &format!("/api/v1/apps/{STAGING_APP}/flags/theme/kill"),
+                &json!({"reason": "x"}),
+            )
+            .await;
         assert_eq!(resp.status(), 403);
         assert_eq!(resp.json::<Value>().await.unwrap()["error"], "env_mismatch");
-    }
+    });
 }
 
 #[tokio::test]
 async fn the_flags_pages_show_each_new_state_at_once_with_its_changes_and_drift() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (c, deploy) = seeded_staging(&url).await;
         let op = c.operator("stager@raxx.test", &["staging-admins"]).await;
         let get = |path: String| {
@@ -1691,5 +1687,5 @@ async fn the_flags_pages_show_each_new_state_at_once_with_its_changes_and_drift(
             p.contains("<code>new-checkout</code>"),
             "the re-apply changed it: {p}"
         );
-    }
+    });
 }

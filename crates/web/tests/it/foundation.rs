@@ -2,7 +2,7 @@
 //! enrolment and passkeys with a soft authenticator. Every test runs on SQLite and PostgreSQL.
 
 use raxx_core::Env;
-use raxx_testkit::{TestConsole, database_urls};
+use raxx_testkit::TestConsole;
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
@@ -26,7 +26,7 @@ fn cookie_pair(set_cookie: &str) -> String {
 /// another host (issue 18 rewrote the comparison without lowercased copies).
 #[tokio::test]
 async fn host_binding_ignores_case_and_nothing_else() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Staging, &url, "").await;
         let raw = reqwest::Client::new();
         let base = format!("http://{}", c.addr);
@@ -48,12 +48,12 @@ async fn host_binding_ignores_case_and_nothing_else() {
                 .unwrap();
             assert_eq!(resp.status(), want, "Host: {host}");
         }
-    }
+    });
 }
 
 #[tokio::test]
 async fn a_request_for_another_host_is_misdirected() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Staging, &url, "").await;
         let raw = reqwest::Client::new();
         let base = format!("http://{}", c.addr);
@@ -86,12 +86,12 @@ async fn a_request_for_another_host_is_misdirected() {
                 .status(),
             200
         );
-    }
+    });
 }
 
 #[tokio::test]
 async fn every_response_carries_the_security_headers() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, "").await;
         for path in ["/login", "/api/v1/me", "/no-such-page", "/static/app.css"] {
             let resp = c.client().get(c.url(path)).send().await.unwrap();
@@ -116,12 +116,12 @@ async fn every_response_carries_the_security_headers() {
             );
             assert_eq!(h.get("referrer-policy").unwrap(), "same-origin", "{path}");
         }
-    }
+    });
 }
 
 #[tokio::test]
 async fn pages_show_the_env_pill_and_prod_banner() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         for env in Env::ALL {
             let c = TestConsole::start(env, &url_for(&url, env).await, "").await;
             let op = c.operator("pill@raxx.test", &[]).await;
@@ -149,7 +149,7 @@ async fn pages_show_the_env_pill_and_prod_banner() {
                 "{env} banner"
             );
         }
-    }
+    });
 }
 
 /// A separate database per env (a database remembers the env it was made for).
@@ -166,7 +166,7 @@ async fn url_for(url: &str, env: Env) -> String {
 
 #[tokio::test]
 async fn login_link_signs_in_once_with_a_strict_cookie() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, "").await;
         let mut tx = c.store().begin().await.unwrap();
         let token = tx.create_login_link("root@raxx.test").await.unwrap();
@@ -243,12 +243,12 @@ async fn login_link_signs_in_once_with_a_strict_cookie() {
         assert!(reopened.text().await.unwrap().contains("used already"));
         assert_eq!(c.audit_count("auth.login_link", "allowed").await, 1);
         assert!(c.audit_count("auth.login_link", "denied").await >= 1);
-    }
+    });
 }
 
 #[tokio::test]
 async fn sessions_expire_rotate_and_end() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Staging, &url, "").await;
         let op = c.operator("s@raxx.test", &["staging-admins"]).await;
         let me = |cookie: String| {
@@ -296,16 +296,10 @@ async fn sessions_expire_rotate_and_end() {
         assert_eq!(me(op2.cookie.clone()).await, 401);
         // Sign-out revokes.
         let op3 = c.operator("s@raxx.test", &[]).await;
-        let out = c
-            .client()
-            .post(c.url("/logout"))
-            .headers(c.write_headers(&op3))
-            .send()
-            .await
-            .unwrap();
+        let out = c.as_operator(&op3).post("/logout").await;
         assert_eq!(out.status(), 303);
         assert_eq!(me(op3.cookie.clone()).await, 401);
-    }
+    });
 }
 
 async fn sqlx_exec(c: &TestConsole, sql: &str) {
@@ -361,7 +355,7 @@ async fn sign_in(c: &TestConsole, auth: &mut SoftPasskey, email: &str) -> reqwes
 
 #[tokio::test]
 async fn bootstrap_needs_the_enrolment_code_then_passkeys_sign_in() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start_on_host(Env::Staging, "localhost", &url, "").await;
         let client = c.client();
         // Without the code, or with a wrong one, or for an unlisted address: refused, audited.
@@ -484,7 +478,7 @@ async fn bootstrap_needs_the_enrolment_code_then_passkeys_sign_in() {
             .await
             .unwrap();
         assert_eq!(denied[0].event.context["counter_regression"], true);
-    }
+    });
 }
 
 fn bump_counter(v: &mut Value) {
@@ -505,7 +499,7 @@ fn bump_counter(v: &mut Value) {
 
 #[tokio::test]
 async fn an_invite_registers_a_passkey_and_joins_the_group() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start_on_host(Env::Prod, "localhost", &url, "").await;
         let admin = c.operator("lead@raxx.test", &["production-admins"]).await;
         let client = c.client();
@@ -612,12 +606,12 @@ async fn an_invite_registers_a_passkey_and_joins_the_group() {
         assert_eq!(rv.status(), 200);
         let late = second["url"].as_str().unwrap();
         assert_eq!(client.get(late).send().await.unwrap().status(), 404);
-    }
+    });
 }
 
 #[tokio::test]
 async fn invites_validate_their_input() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, "").await;
         let admin = c.operator("lead@raxx.test", &["production-admins"]).await;
         for (body, want) in [
@@ -636,13 +630,9 @@ async fn invites_validate_their_input() {
             ),
         ] {
             let r = c
-                .client()
-                .post(c.url("/api/v1/invites"))
-                .headers(c.write_headers(&admin))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
+                .as_operator(&admin)
+                .post_json("/api/v1/invites", &body)
+                .await;
             assert_eq!(r.status(), 400, "{body}");
             let e: Value = r.json().await.unwrap();
             assert_eq!(e["error"], "invalid");
@@ -653,12 +643,12 @@ async fn invites_validate_their_input() {
             0,
             "nothing was created"
         );
-    }
+    });
 }
 
 #[tokio::test]
 async fn disabling_an_operator_ends_their_sessions_and_grant_changes_apply_at_once() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, "").await;
         let admin = c.operator("lead@raxx.test", &["production-admins"]).await;
         let other = c.operator("temp@raxx.test", &["production-admins"]).await;
@@ -700,12 +690,12 @@ async fn disabling_an_operator_ends_their_sessions_and_grant_changes_apply_at_on
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["sessions_ended"], 1);
         assert_eq!(inv(&other).await, 401);
-    }
+    });
 }
 
 #[tokio::test]
 async fn sign_in_failures_are_rate_limited_per_account() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Staging, &url, "").await;
         let client = c.client();
         let attempt = |email: &'static str| {
@@ -714,7 +704,7 @@ async fn sign_in_failures_are_rate_limited_per_account() {
                 .json(&json!({ "email": email }));
             async move { r.send().await.unwrap() }
         };
-        for _ in 0..raxx_web::auth::MAX_FAILURES_PER_ACCOUNT_SOURCE_HOUR {
+        for _ in 0..raxx_web::signin::auth::MAX_FAILURES_PER_ACCOUNT_SOURCE_HOUR {
             assert_eq!(attempt("ghost@raxx.test").await.status(), 400);
         }
         let limited = attempt("ghost@raxx.test").await;
@@ -724,12 +714,12 @@ async fn sign_in_failures_are_rate_limited_per_account() {
         // Another account from the same address is still below the per-IP limit.
         assert_eq!(attempt("other@raxx.test").await.status(), 400);
         assert_eq!(c.audit_count("auth.rate_limited", "denied").await, 1);
-    }
+    });
 }
 
 #[tokio::test]
 async fn an_admin_removes_a_membership_and_it_applies_on_the_next_request() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(
             Env::Prod,
             &url,
@@ -785,5 +775,5 @@ async fn an_admin_removes_a_membership_and_it_applies_on_the_next_request() {
             "/operators/{}/groups/production-admins/remove",
             cfg_member.admin_id
         )));
-    }
+    });
 }

@@ -12,8 +12,10 @@ use raxx_core::Env;
 use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::gate::{Access, Class, Csrf, GateInput, KeyKind, Principal, decide};
 use raxx_core::rbac::{EffectiveRoles, EnvScope, Grant, Level, Resource, Role};
-use raxx_testkit::{TestConsole, database_urls};
-use raxx_web::manifest::{Route, Surface, route_manifest};
+use raxx_testkit::TestConsole;
+use raxx_web::kernel::route::Route;
+use raxx_web::kernel::route::Surface;
+use raxx_web::manifest::route_manifest;
 use reqwest::header::{HeaderMap, HeaderValue};
 
 /// SPEC §4's seeded grants, written out independently of the migration.
@@ -215,7 +217,7 @@ fn anonymous_at_the_gate(route: &Route, caller: &Caller) -> bool {
 #[tokio::test]
 async fn every_route_by_every_caller_on_both_envs() {
     let mut cells = 0;
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         for env in Env::ALL {
             let db = if env == Env::Staging {
                 url.clone()
@@ -355,7 +357,7 @@ async fn every_route_by_every_caller_on_both_envs() {
                 failures.join("\n")
             );
         }
-    }
+    });
     assert!(cells > 0);
 }
 
@@ -369,7 +371,7 @@ async fn other_db(url: &str) -> String {
 
 #[tokio::test]
 async fn a_tampered_target_env_is_refused_and_audited() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = console_for(Env::Prod, &url).await;
         let op = c.operator("lead@raxx.test", &["production-admins"]).await;
         let form = format!(
@@ -424,12 +426,12 @@ async fn a_tampered_target_env_is_refused_and_audited() {
             let body: serde_json::Value = r.json().await.unwrap();
             assert_eq!(body["error"], "csrf", "{why}");
         }
-    }
+    });
 }
 
 #[tokio::test]
 async fn a_form_rendered_before_a_grant_was_removed_is_refused() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = console_for(Env::Prod, &url).await;
         let op = c.operator("lead@raxx.test", &["production-admins"]).await;
         let page = c
@@ -477,7 +479,7 @@ async fn a_form_rendered_before_a_grant_was_removed_is_refused() {
             html.contains("console-invite-admin"),
             "names the missing role"
         );
-    }
+    });
 }
 
 fn any_role() -> impl Strategy<Value = Role> {
@@ -552,7 +554,7 @@ struct ObjectCell {
 #[tokio::test]
 async fn object_targets_are_decided_once_and_denied_in_one_layout() {
     let mut cells_run = 0;
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         for env in Env::ALL {
             let db = if env == Env::Staging {
                 url.clone()
@@ -735,7 +737,7 @@ async fn object_targets_are_decided_once_and_denied_in_one_layout() {
                 failures.join("\n")
             );
         }
-    }
+    });
     assert_eq!(cells_run % 6, 0);
     assert!(cells_run >= 12);
 }
@@ -743,17 +745,16 @@ async fn object_targets_are_decided_once_and_denied_in_one_layout() {
 /// Every denial row of the whole route matrix has the one layout too.
 #[tokio::test]
 async fn route_denials_use_the_one_layout() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = console_for(Env::Prod, &url).await;
         let nobody = c.operator("nobody@raxx.test", &[]).await;
         let r = c
-            .client()
-            .post(c.url("/api/v1/invites"))
-            .headers(c.write_headers(&nobody))
-            .json(&serde_json::json!({"email": "x@raxx.test", "group": "production-admins"}))
-            .send()
-            .await
-            .unwrap();
+            .as_operator(&nobody)
+            .post_json(
+                "/api/v1/invites",
+                &serde_json::json!({"email": "x@raxx.test", "group": "production-admins"}),
+            )
+            .await;
         assert_eq!(r.status(), 403);
         let rows = denied_rows(&c, "invite.create").await;
         assert_eq!(rows.len(), 1);
@@ -761,5 +762,5 @@ async fn route_denials_use_the_one_layout() {
         assert_eq!(ctx["denial"], "forbidden", "{ctx}");
         assert_eq!(ctx["route"], "POST /api/v1/invites", "{ctx}");
         assert!(ctx.get("code").is_none(), "{ctx}");
-    }
+    });
 }

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use raxx_core::Env;
 use raxx_core::audit::{AuditEvent, Outcome};
-use raxx_testkit::{Operator, TestConsole, database_urls};
+use raxx_testkit::{Operator, TestConsole};
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
@@ -169,7 +169,7 @@ async fn bob_with_passkey(c: &TestConsole, lead: &Operator) -> SoftPasskey {
 
 #[tokio::test]
 async fn an_invite_for_an_existing_operator_cannot_take_over_their_account() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start_on_host(Env::Prod, "localhost", &url, "").await;
         let lead = c.operator("lead@raxx.test", &["production-admins"]).await;
         let eve = c.operator("eve@raxx.test", &["production-admins"]).await;
@@ -221,12 +221,12 @@ async fn an_invite_for_an_existing_operator_cannot_take_over_their_account() {
         assert_eq!(passkey_count(&c, "bob@raxx.test").await, 1);
         assert!(c.store().groups_of(&carol.email).await.unwrap().is_empty());
         assert!(c.audit_count("invite.accept", "denied").await >= 2);
-    }
+    });
 }
 
 #[tokio::test]
 async fn a_second_pending_invite_for_one_address_is_refused() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, "").await;
         let lead = c.operator("lead@raxx.test", &["production-admins"]).await;
         let (s, first) = invite(&c, &lead, "new@raxx.test").await;
@@ -237,16 +237,13 @@ async fn a_second_pending_invite_for_one_address_is_refused() {
         // Once the first is revoked, a new one may be sent.
         let id = first["id"].as_i64().unwrap();
         let rv = c
-            .client()
-            .post(c.url(&format!("/api/v1/invites/{id}/revoke")))
-            .headers(c.write_headers(&lead))
-            .send()
-            .await
-            .unwrap();
+            .as_operator(&lead)
+            .post(&format!("/api/v1/invites/{id}/revoke"))
+            .await;
         assert_eq!(rv.status(), 200);
         assert_eq!(invite(&c, &lead, "new@raxx.test").await.0, 201);
         assert_eq!(c.audit_count("invite.create", "allowed").await, 2);
-    }
+    });
 }
 
 /// Issue 19 item 1, the race: concurrent invites for one address. The database holds at
@@ -254,7 +251,7 @@ async fn a_second_pending_invite_for_one_address_is_refused() {
 /// second is the sequential duplicate: the same 409 `invite_pending`, audited.
 #[tokio::test]
 async fn concurrent_invites_for_one_address_create_one() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, "").await;
         let lead = c.operator("lead@raxx.test", &["production-admins"]).await;
         // The store refuses a second pending invite even without the handler's check
@@ -313,7 +310,7 @@ async fn concurrent_invites_for_one_address_create_one() {
             .count();
         assert_eq!(pending, 1);
         assert!(c.audit_count("invite.create", "denied").await >= 7);
-    }
+    });
 }
 
 const PROD_APP: &str = r#"
@@ -393,7 +390,7 @@ async fn invited_operator(c: &TestConsole, by: &Operator, email: &str) -> Operat
 
 #[tokio::test]
 async fn an_approver_in_the_requesters_invite_line_is_refused_self_approval() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start_on_host(Env::Prod, "localhost", &url, PROD_APP).await;
         let alice = c.operator("alice@raxx.test", &["production-admins"]).await;
         let bob = c.operator("bob@raxx.test", &["production-admins"]).await;
@@ -437,12 +434,12 @@ async fn an_approver_in_the_requesters_invite_line_is_refused_self_approval() {
         let (s, b) = approve(&c, &bob, id).await;
         assert_eq!(s, 200, "{b}");
         assert_eq!(b["status"], "applied");
-    }
+    });
 }
 
 #[tokio::test]
 async fn invites_die_with_their_creators_authority() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, "").await;
         let lead = c.operator("lead@raxx.test", &["production-admins"]).await;
         let temp = c.operator("temp@raxx.test", &["production-admins"]).await;
@@ -452,12 +449,9 @@ async fn invites_die_with_their_creators_authority() {
 
         // Disabling temp revokes temp's pending invite.
         let r = c
-            .client()
-            .post(c.url(&format!("/api/v1/operators/{}/disable", temp.admin_id)))
-            .headers(c.write_headers(&lead))
-            .send()
-            .await
-            .unwrap();
+            .as_operator(&lead)
+            .post(&format!("/api/v1/operators/{}/disable", temp.admin_id))
+            .await;
         assert_eq!(r.status(), 200);
         let page = c
             .client()
@@ -469,15 +463,12 @@ async fn invites_die_with_their_creators_authority() {
 
         // Taking quit out of the group that gave the invite role revokes quit's invite.
         let r = c
-            .client()
-            .delete(c.url(&format!(
+            .as_operator(&lead)
+            .delete(&format!(
                 "/api/v1/operators/{}/groups/production-admins",
                 quit.admin_id
-            )))
-            .headers(c.write_headers(&lead))
-            .send()
-            .await
-            .unwrap();
+            ))
+            .await;
         assert_eq!(r.status(), 200);
         let page = c
             .client()
@@ -533,12 +524,12 @@ async fn invites_die_with_their_creators_authority() {
                 .contains("no longer holds the invite role"),
             "{e}"
         );
-    }
+    });
 }
 
 #[tokio::test]
 async fn the_enrolment_code_is_throttled_per_address_and_account() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start_on_host(Env::Staging, "localhost", &url, "").await;
         let attacker = c.client_from(ATTACKER_IP);
         let guess = |code: String| {
@@ -566,12 +557,12 @@ async fn the_enrolment_code_is_throttled_per_address_and_account() {
         )
         .await;
         assert_eq!(done.status(), 200);
-    }
+    });
 }
 
 #[tokio::test]
 async fn failures_from_one_address_do_not_lock_the_owner_out_from_another() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start_on_host(Env::Staging, "localhost", &url, "").await;
         let mut root_key = SoftPasskey::new(true);
         let done = register(
@@ -613,12 +604,12 @@ async fn failures_from_one_address_do_not_lock_the_owner_out_from_another() {
             raxx_core::throttle::MAX_PER_ACCOUNT_SOURCE,
             t.elapsed()
         );
-    }
+    });
 }
 
 #[tokio::test]
 async fn opening_a_login_link_or_sending_head_changes_nothing_and_only_the_post_signs_in() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, "").await;
         let token = c.login_link("root@raxx.test").await;
         let link = c.url(&format!("/auth/link/{token}"));
@@ -675,7 +666,7 @@ async fn opening_a_login_link_or_sending_head_changes_nothing_and_only_the_post_
             !html.contains("name=\"token\""),
             "no button for a used link"
         );
-    }
+    });
 }
 
 /// Row counts of every console table but the audit log (HEAD may be audited, never change).
@@ -709,7 +700,7 @@ async fn table_counts(c: &TestConsole) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn head_on_every_get_route_changes_no_state() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, PROD_APP).await;
         let admin = c.operator("lead@raxx.test", &["production-admins"]).await;
         let token = c.login_link("root@raxx.test").await;
@@ -759,7 +750,7 @@ async fn head_on_every_get_route_changes_no_state() {
             .await
             .unwrap();
         assert_eq!(post.status(), 303);
-    }
+    });
 }
 
 /// Fill the remaining `{param}` segments of a route template with `1`.

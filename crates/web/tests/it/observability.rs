@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use raxx_core::Env;
-use raxx_testkit::{TestConsole, database_urls};
+use raxx_testkit::TestConsole;
 use serde_json::Value;
 
 /// `promtool`, or `None` outside CI when it is not installed (CI never skips).
@@ -49,7 +49,7 @@ async fn scrape(c: &TestConsole) -> String {
 
 #[tokio::test]
 async fn metrics_bound_every_label_count_unrouted_answers_and_pass_promtool() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Staging, &url, "").await;
         let client = c.client();
         // 200 made-up methods to /healthz, and one of 3,000 characters.
@@ -146,7 +146,7 @@ async fn metrics_bound_every_label_count_unrouted_answers_and_pass_promtool() {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-    }
+    });
 }
 
 #[tokio::test]
@@ -182,7 +182,7 @@ async fn the_alert_rules_pass_promtool() {
 
 #[tokio::test]
 async fn the_audit_chain_and_its_uncovered_rows_are_scraped_from_the_database() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Staging, &url, "").await;
         // An audited write, so the chain is not empty; no signing key: no checkpoint yet.
         let _op = c.operator("ann@raxx.test", &["staging-admins"]).await;
@@ -202,7 +202,7 @@ async fn the_audit_chain_and_its_uncovered_rows_are_scraped_from_the_database() 
             Some(scraped),
             "{url}: {text}"
         );
-    }
+    });
 }
 
 fn security_headers(r: &reqwest::Response) {
@@ -228,7 +228,7 @@ fn security_headers(r: &reqwest::Response) {
 
 #[tokio::test]
 async fn errors_no_handler_wrote_get_the_envelope_and_the_security_headers() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Staging, &url, "").await;
         let client = c.client();
 
@@ -284,12 +284,12 @@ async fn errors_no_handler_wrote_get_the_envelope_and_the_security_headers() {
             .expect("send");
         assert_eq!(r.status(), 404);
         security_headers(&r);
-    }
+    });
 }
 
 #[tokio::test]
 async fn operators_are_enabled_over_json_too() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, "").await;
         let admin = c.operator("lead@raxx.test", &["production-admins"]).await;
         let other = c.operator("temp@raxx.test", &[]).await;
@@ -334,5 +334,5 @@ async fn operators_are_enabled_over_json_too() {
         assert_eq!(r.status(), 404);
         let body: Value = r.json().await.expect("json");
         assert_eq!(body["error"], "not_found");
-    }
+    });
 }

@@ -6,7 +6,7 @@
 use raxx_core::Env;
 use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::flags::{FileFormat, parse_flags_file};
-use raxx_testkit::{TestConsole, database_urls};
+use raxx_testkit::TestConsole;
 use reqwest::Method;
 use serde_json::Value;
 
@@ -113,7 +113,7 @@ async fn metrics(c: &TestConsole) -> String {
 
 #[tokio::test]
 async fn preflights_are_answered_for_listed_origins_only() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (c, _, _) = console(&url).await;
         for path in [
             "/ofrep/v1/evaluate/flags",
@@ -173,12 +173,12 @@ async fn preflights_are_answered_for_listed_origins_only() {
                 .expect("send");
             assert_eq!(header(&r, "access-control-allow-origin"), None, "{path}");
         }
-    }
+    });
 }
 
 #[tokio::test]
 async fn answers_carry_cors_only_for_the_key_apps_origins() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (c, a_key, _) = console(&url).await;
         let r = bulk(&c, Some(&a_key), A_ORIGIN).await;
         assert_eq!(r.status(), 200);
@@ -217,12 +217,12 @@ async fn answers_carry_cors_only_for_the_key_apps_origins() {
         assert_eq!(r.status(), 304);
         assert_eq!(header(&r, "access-control-allow-origin"), Some(A_ORIGIN));
         assert_eq!(header(&r, "access-control-expose-headers"), Some("ETag"));
-    }
+    });
 }
 
 #[tokio::test]
 async fn floats_are_floats_and_answers_carry_metadata() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (c, a_key, _) = console(&url).await;
         let r = c
             .client()
@@ -252,12 +252,12 @@ async fn floats_are_floats_and_answers_carry_metadata() {
             "{text}"
         );
         assert!(text.contains(r#""key":"limit","value":1,"#), "{text}");
-    }
+    });
 }
 
 #[tokio::test]
 async fn the_configuration_endpoint_needs_a_client_key_and_revalidates() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (c, a_key, _) = console(&url).await;
         let r = c
             .client()
@@ -300,7 +300,7 @@ async fn the_configuration_endpoint_needs_a_client_key_and_revalidates() {
             .await
             .expect("send");
         assert_eq!(r.status(), 401);
-    }
+    });
 }
 
 /// The check itself can fail: an answer outside the OFREP definition is reported.
@@ -349,7 +349,7 @@ fn the_ofrep_contract_check_rejects_what_the_definition_does_not_allow() {
 /// `{"error","message"}` envelope. The test kit validates the body against the definition.
 #[tokio::test]
 async fn a_key_that_is_not_utf8_is_an_ofrep_parse_error() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (c, a_key, _) = console(&url).await;
         let r = c
             .client()
@@ -380,5 +380,5 @@ async fn a_key_that_is_not_utf8_is_an_ofrep_parse_error() {
         let body: Value = r.json().await.expect("json");
         assert_eq!(body["errorCode"], "FLAG_NOT_FOUND", "{body}");
         assert_eq!(body["key"], "été", "{body}");
-    }
+    });
 }

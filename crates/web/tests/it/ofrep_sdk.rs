@@ -13,7 +13,7 @@ use raxx_core::Env;
 use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::flags::{FileFormat, parse_flags_file};
 use raxx_core::gate::KeyKind;
-use raxx_testkit::{TestConsole, database_urls};
+use raxx_testkit::TestConsole;
 use serde_json::{Value, json};
 
 const APP: &str = "raxx-api-staging";
@@ -135,7 +135,7 @@ async fn raw(c: &TestConsole, key: &str, flag: &str, context: Value) -> (u16, Va
 
 #[tokio::test]
 async fn the_openfeature_sdk_evaluates_every_flag_type() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (c, key) = console(&url).await;
         let client = sdk_client(&c, &key).await;
         let ctx = EvaluationContext::default().with_targeting_key("user-1");
@@ -178,12 +178,12 @@ async fn the_openfeature_sdk_evaluates_every_flag_type() {
         );
         assert_eq!(o.value.fields.get("size").and_then(|v| v.as_i64()), Some(3));
         assert_eq!(o.variant.as_deref(), Some("plain"));
-    }
+    });
 }
 
 #[tokio::test]
 async fn the_sdk_sees_targeting_rollouts_and_disabled_flags_as_the_console_decides() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (c, key) = console(&url).await;
         let client = sdk_client(&c, &key).await;
 
@@ -260,12 +260,12 @@ async fn the_sdk_sees_targeting_rollouts_and_disabled_flags_as_the_console_decid
                 .1["reason"],
             "DISABLED"
         );
-    }
+    });
 }
 
 #[tokio::test]
 async fn the_sdk_gets_errors_for_unknown_flags_type_mismatches_and_missing_targeting_keys() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let (c, key) = console(&url).await;
         let client = sdk_client(&c, &key).await;
         let ctx = EvaluationContext::default().with_targeting_key("u");
@@ -334,5 +334,5 @@ async fn the_sdk_gets_errors_for_unknown_flags_type_mismatches_and_missing_targe
             "{:?}",
             err.code
         );
-    }
+    });
 }

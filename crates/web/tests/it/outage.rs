@@ -4,12 +4,12 @@
 //! the same "unavailable" path a dead server produces; see docs/reliability.md.)
 
 use raxx_core::Env;
-use raxx_testkit::{TestConsole, database_urls};
+use raxx_testkit::TestConsole;
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn ofrep_rides_out_a_database_outage_and_writes_fail_cleanly() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(
             Env::Staging,
             &url,
@@ -70,5 +70,5 @@ async fn ofrep_rides_out_a_database_outage_and_writes_fail_cleanly() {
             .await
             .unwrap();
         assert_eq!(unknown.status(), 503);
-    }
+    });
 }

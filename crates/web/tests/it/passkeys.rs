@@ -6,7 +6,7 @@
 //! sessions; every change is audited without passkey material and shown to the owner.
 
 use raxx_core::Env;
-use raxx_testkit::{Operator, TestConsole, database_urls};
+use raxx_testkit::{Operator, TestConsole};
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
@@ -216,7 +216,7 @@ async fn error_code(r: reqwest::Response) -> (u16, String) {
 /// registration is refused: bob keeps exactly his own passkey and she cannot sign in as him.
 #[tokio::test]
 async fn an_invite_cannot_take_over_an_existing_operator() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = console(&url).await;
         let lead = c.operator("lead@raxx.test", &["production-admins"]).await;
         let mut bobs = SoftPasskey::new(true);
@@ -245,7 +245,7 @@ async fn an_invite_cannot_take_over_an_existing_operator() {
         );
         assert!(sign_in(&c, &mut bobs, "bob@raxx.test").await.is_some());
         assert_eq!(c.audit_count("passkey.add", "allowed").await, 0);
-    }
+    });
 }
 
 /// The same at the registration step, whatever invite creation does: an invite made while
@@ -253,7 +253,7 @@ async fn an_invite_cannot_take_over_an_existing_operator() {
 /// not attach the redeemer's passkey to that operator. The invite stays unused.
 #[tokio::test]
 async fn a_registration_ceremony_never_attaches_to_an_existing_operator() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = console(&url).await;
         let lead = c.operator("lead@raxx.test", &["production-admins"]).await;
         let link = invite(&c, &lead, "dana@raxx.test")
@@ -318,14 +318,14 @@ async fn a_registration_ceremony_never_attaches_to_an_existing_operator() {
             erins.accepted_at.is_none(),
             "the refused redemption changed nothing"
         );
-    }
+    });
 }
 
 /// Bootstrap enrolment for a listed address whose operator exists without a passkey (made
 /// by a login link) is refused: that operator adds a passkey signed in.
 #[tokio::test]
 async fn bootstrap_enrolment_never_attaches_to_an_existing_operator() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = console(&url).await;
         let root = c.operator("root@raxx.test", &[]).await;
         let mut hers = SoftPasskey::new(true);
@@ -348,14 +348,14 @@ async fn bootstrap_enrolment_never_attaches_to_an_existing_operator() {
             .await
             .unwrap();
         assert!(!login.contains("data-passkey=\"register\""));
-    }
+    });
 }
 
 /// A signed-in operator adds a backup only after a fresh assertion with one of their own
 /// passkeys, in the same session; the step-up is used once.
 #[tokio::test]
 async fn a_backup_passkey_needs_a_fresh_assertion_in_the_same_session() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = console(&url).await;
         let lead = c.operator("lead@raxx.test", &["production-admins"]).await;
         let mut main = SoftPasskey::new(true);
@@ -435,14 +435,14 @@ async fn a_backup_passkey_needs_a_fresh_assertion_in_the_same_session() {
                 .unwrap()
                 .contains("A new passkey “backup key” was added")
         );
-    }
+    });
 }
 
 /// An operator with no passkey at all (signed in by a login link) adds a first one without
 /// a step-up, but only shortly after signing in.
 #[tokio::test]
 async fn a_first_passkey_is_added_only_right_after_signing_in() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = console(&url).await;
         let dana = c.operator("dana@raxx.test", &[]).await;
         let mut first = SoftPasskey::new(true);
@@ -463,14 +463,14 @@ async fn a_first_passkey_is_added_only_right_after_signing_in() {
         let r = add_passkey(&c, &erin, &mut late, "late").await;
         assert_eq!(error_code(r).await, (403, "step_up_required".into()));
         assert_eq!(passkey_count(&c, erin.admin_id).await, 0);
-    }
+    });
 }
 
 /// List, rename, remove; the last one cannot be removed by its owner; the page and the
 /// dashboard show the changes; the gate's CSRF and env checks apply to these writes.
 #[tokio::test]
 async fn owners_list_rename_and_remove_but_never_their_last_passkey() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = console(&url).await;
         let lead = c.operator("lead@raxx.test", &["production-admins"]).await;
         let mut main = SoftPasskey::new(true);
@@ -483,13 +483,17 @@ async fn owners_list_rename_and_remove_but_never_their_last_passkey() {
 
         // The last one: a clear 409, nothing changed, the refusal audited.
         let del = c
-            .client()
-            .delete(c.url(&format!("/api/v1/passkeys/{only_id}")))
-            .headers(c.write_headers(&bob))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(error_code(del).await, (409, "last_passkey".into()));
+            .as_operator(&bob)
+            .delete(&format!("/api/v1/passkeys/{only_id}"))
+            .await;
+        let code: Value = del.json().await.unwrap_or_default();
+        assert_eq!(
+            (
+                del.status().as_u16(),
+                code["error"].as_str().unwrap_or_default()
+            ),
+            (409, "last_passkey")
+        );
         assert_eq!(passkey_count(&c, bob.admin_id).await, 1);
 
         // Rename: bad names are refused with the name kept; good ones apply.
@@ -624,14 +628,14 @@ async fn owners_list_rename_and_remove_but_never_their_last_passkey() {
         assert_eq!(c.audit_count("passkey.remove", "allowed").await, 1);
         assert_eq!(c.audit_count("passkey.remove", "denied").await, 1);
         assert_eq!(c.audit_count("passkey.rename", "allowed").await, 1);
-    }
+    });
 }
 
 /// `console-session-admin` removes another operator's passkey (even the last one): audited,
 /// that operator's sessions end, and they are told who did it. Without the role: 403.
 #[tokio::test]
 async fn a_session_admin_removes_another_operators_passkey_and_ends_their_sessions() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = console(&url).await;
         let lead = c.operator("lead@raxx.test", &["production-admins"]).await;
         let nora = c.operator("nora@raxx.test", &[]).await;
@@ -655,30 +659,21 @@ async fn a_session_admin_removes_another_operators_passkey_and_ends_their_sessio
             (403, "forbidden".into())
         );
         let r = c
-            .client()
-            .get(c.url(&format!("/api/v1/operators/{}/passkeys", bob.admin_id)))
-            .headers(c.read_headers(&nora))
-            .send()
-            .await
-            .unwrap();
+            .as_reader(&nora)
+            .get(&format!("/api/v1/operators/{}/passkeys", bob.admin_id))
+            .await;
         assert_eq!(r.status(), 403);
         assert_eq!(passkey_count(&c, bob.admin_id).await, 1);
 
         let r = c
-            .client()
-            .get(c.url(&format!("/api/v1/operators/{}/passkeys", bob.admin_id)))
-            .headers(c.read_headers(&lead))
-            .send()
-            .await
-            .unwrap();
+            .as_reader(&lead)
+            .get(&format!("/api/v1/operators/{}/passkeys", bob.admin_id))
+            .await;
         assert_eq!(r.json::<Value>().await.unwrap()["passkeys"][0]["id"], id);
         let page = c
-            .client()
-            .get(c.url(&format!("/operators/{}/passkeys", bob.admin_id)))
-            .headers(c.read_headers(&lead))
-            .send()
-            .await
-            .unwrap();
+            .as_reader(&lead)
+            .get(&format!("/operators/{}/passkeys", bob.admin_id))
+            .await;
         assert_eq!(page.status(), 200);
         assert!(
             page.text()
@@ -690,13 +685,7 @@ async fn a_session_admin_removes_another_operators_passkey_and_ends_their_sessio
         let r = del(lead.clone()).await;
         assert_eq!(r.status(), 200);
         assert_eq!(passkey_count(&c, bob.admin_id).await, 0);
-        let me = c
-            .client()
-            .get(c.url("/api/v1/me"))
-            .headers(c.read_headers(&bob))
-            .send()
-            .await
-            .unwrap();
+        let me = c.as_reader(&bob).get("/api/v1/me").await;
         assert_eq!(me.status(), 401, "bob's sessions ended");
         let rows = c
             .store()
@@ -729,14 +718,14 @@ async fn a_session_admin_removes_another_operators_passkey_and_ends_their_sessio
                 .unwrap()
                 .contains("by lead@raxx.test")
         );
-    }
+    });
 }
 
 /// No passkey material in the audit log: neither a credential id nor any part of the stored
 /// public key appears in any audit row after adding, using and removing passkeys.
 #[tokio::test]
 async fn passkey_changes_are_audited_without_passkey_material() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = console(&url).await;
         let dana = c.operator("dana@raxx.test", &["production-admins"]).await;
         let mut first = SoftPasskey::new(true);
@@ -765,12 +754,9 @@ async fn passkey_changes_are_audited_without_passkey_material() {
         assert!(!secrets.is_empty());
         let id = stored[0].id;
         let r = c
-            .client()
-            .delete(c.url(&format!("/api/v1/passkeys/{id}")))
-            .headers(c.write_headers(&signed))
-            .send()
-            .await
-            .unwrap();
+            .as_operator(&signed)
+            .delete(&format!("/api/v1/passkeys/{id}"))
+            .await;
         assert_eq!(r.status(), 200);
         let rows = c
             .store()
@@ -790,7 +776,7 @@ async fn passkey_changes_are_audited_without_passkey_material() {
                 );
             }
         }
-    }
+    });
 }
 
 fn collect_strings(v: &Value, out: &mut Vec<String>) {

@@ -7,7 +7,7 @@ use raxx_core::Env;
 use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::flags::FileFormat;
 use raxx_core::gate::KeyKind;
-use raxx_testkit::{Operator, TestConsole, database_urls};
+use raxx_testkit::{Operator, TestConsole};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -126,7 +126,7 @@ fn flag<'a>(answer: &'a Value, key: &str) -> &'a Value {
 
 #[tokio::test]
 async fn the_playground_explains_matches_and_misses_and_agrees_with_ofrep() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = staging(&url).await;
         let op = c.operator("sam@raxx.test", &["staging-admins"]).await;
         let client = new_key(&c, STAGING_APP, KeyKind::Client).await;
@@ -204,12 +204,12 @@ async fn the_playground_explains_matches_and_misses_and_agrees_with_ofrep() {
         assert_eq!(s, 200, "{one}");
         assert_eq!(one["flags"].as_array().unwrap().len(), 1);
         assert_eq!(one["flags"][0]["variant"], "dark");
-    }
+    });
 }
 
 #[tokio::test]
 async fn playground_bad_input_names_the_field_and_the_post_read_needs_csrf() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = staging(&url).await;
         let op = c.operator("sam@raxx.test", &["staging-admins"]).await;
         let cases = [
@@ -234,13 +234,12 @@ async fn playground_bad_input_names_the_field_and_the_post_read_needs_csrf() {
         assert_eq!(s, 404, "{answer}");
         // A session without the CSRF token, or a cross-site POST, is refused and audited.
         let resp = c
-            .client()
-            .post(c.url(&format!("/api/v1/apps/{STAGING_APP}/evaluate")))
-            .headers(c.read_headers(&op))
-            .json(&json!({"context": {}}))
-            .send()
-            .await
-            .unwrap();
+            .as_reader(&op)
+            .post_json(
+                &format!("/api/v1/apps/{STAGING_APP}/evaluate"),
+                &json!({"context": {}}),
+            )
+            .await;
         assert_eq!(resp.status(), 403);
         assert_eq!(resp.json::<Value>().await.unwrap()["error"], "csrf");
         let resp = c
@@ -258,22 +257,16 @@ async fn playground_bad_input_names_the_field_and_the_post_read_needs_csrf() {
         let nobody = c.operator("nobody@raxx.test", &[]).await;
         let (s, _) = evaluate(&c, &nobody, STAGING_APP, "", json!({"context": {}})).await;
         assert_eq!(s, 403);
-    }
+    });
 }
 
 #[tokio::test]
 async fn the_playground_page_keeps_the_input_and_shows_why() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = staging(&url).await;
         let op = c.operator("sam@raxx.test", &["staging-admins"]).await;
         let page = format!("/apps/{STAGING_APP}/playground");
-        let resp = c
-            .client()
-            .get(c.url(&page))
-            .headers(c.read_headers(&op))
-            .send()
-            .await
-            .unwrap();
+        let resp = c.as_reader(&op).get(&page).await;
         assert_eq!(resp.status(), 200);
         let html = resp.text().await.unwrap();
         assert!(html.contains("name=\"context\""), "{html}");
@@ -319,12 +312,12 @@ async fn the_playground_page_keeps_the_input_and_shows_why() {
             .await
             .unwrap();
         assert_eq!(resp.status(), 403);
-    }
+    });
 }
 
 #[tokio::test]
 async fn prod_evaluates_a_pending_promotions_proposed_state() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let staging = TestConsole::start(
             Env::Staging,
             &url,
@@ -343,13 +336,12 @@ async fn prod_evaluates_a_pending_promotions_proposed_state() {
             .operator("alice@raxx.test", &["production-admins"])
             .await;
         let resp = prod
-            .client()
-            .post(prod.url("/api/v1/promotions"))
-            .headers(prod.write_headers(&alice))
-            .json(&json!({"app": PROD_APP, "flags": ["new-checkout"], "reason": "wider rollout"}))
-            .send()
-            .await
-            .unwrap();
+            .as_operator(&alice)
+            .post_json(
+                "/api/v1/promotions",
+                &json!({"app": PROD_APP, "flags": ["new-checkout"], "reason": "wider rollout"}),
+            )
+            .await;
         assert_eq!(resp.status(), 201);
         let id = resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
         // A user in the US: now the 10 % rollout decides; after approval the rollout
@@ -397,13 +389,12 @@ async fn prod_evaluates_a_pending_promotions_proposed_state() {
             "{e}"
         );
         let resp = prod
-            .client()
-            .post(prod.url(&format!("/api/v1/promotions/{id}/reject")))
-            .headers(prod.write_headers(&alice))
-            .json(&json!({"reason": "not now"}))
-            .send()
-            .await
-            .unwrap();
+            .as_operator(&alice)
+            .post_json(
+                &format!("/api/v1/promotions/{id}/reject"),
+                &json!({"reason": "not now"}),
+            )
+            .await;
         assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
         let (s, e) = evaluate(
             &prod,
@@ -420,14 +411,11 @@ async fn prod_evaluates_a_pending_promotions_proposed_state() {
         );
         // The page offers pending promotions on prod.
         let resp = prod
-            .client()
-            .get(prod.url(&format!("/apps/{PROD_APP}/playground")))
-            .headers(prod.read_headers(&alice))
-            .send()
-            .await
-            .unwrap();
+            .as_reader(&alice)
+            .get(&format!("/apps/{PROD_APP}/playground"))
+            .await;
         let html = resp.text().await.unwrap();
         assert!(html.contains("name=\"promotion\""), "{html}");
         drop(staging);
-    }
+    });
 }

@@ -7,7 +7,7 @@ use raxx_core::Env;
 use raxx_core::config::Config;
 use raxx_store::Store;
 use raxx_store::testing::{exec, query_string};
-use raxx_testkit::{TestConsole, database_urls};
+use raxx_testkit::TestConsole;
 use raxx_web::AppState;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -51,7 +51,7 @@ fn sqlite_digest(url: &str) -> String {
 
 #[tokio::test]
 async fn a_read_only_database_serves_reads_and_refuses_writes_with_read_only() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let sqlite = url.starts_with("sqlite:");
         let c = TestConsole::start(Env::Staging, &url, APPS).await;
         let op = c.operator("ops@raxx.test", &["staging-admins"]).await;
@@ -182,5 +182,5 @@ async fn a_read_only_database_serves_reads_and_refuses_writes_with_read_only() {
         );
         let n = rw.audit_verify().await.unwrap().expect("chain intact");
         assert_eq!(n.to_string(), audit_rows);
-    }
+    });
 }

@@ -6,7 +6,7 @@ use raxx_core::Env;
 use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::flags::FileFormat;
 use raxx_core::gate::KeyKind;
-use raxx_testkit::{Operator, TestConsole, database_urls};
+use raxx_testkit::{Operator, TestConsole};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
@@ -182,7 +182,7 @@ const CONDITION_PHRASE: &str = "rule 2: condition added: country in [";
 /// with the drift in its own panel; JSON and audit carry the same frozen review.
 #[tokio::test]
 async fn the_review_is_frozen_at_queue_time_and_survives_apply_and_a_kill() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let p = pair(&url).await;
         let (s, created) = post_json(
             &p.prod,
@@ -309,13 +309,13 @@ async fn the_review_is_frozen_at_queue_time_and_survives_apply_and_a_kill() {
             "drift is reported"
         );
         drop(p.staging);
-    }
+    });
 }
 
 /// A large review is stored once: audit rows carry its hash and where it is.
 #[tokio::test]
 async fn a_large_review_is_referenced_by_hash_in_audit_rows() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let p = pair(&url).await;
         // Many variants make the review large.
         let mut big = String::from(
@@ -352,14 +352,14 @@ async fn a_large_review_is_referenced_by_hash_in_audit_rows() {
             "{ctx}"
         );
         assert_eq!(ctx["flags"], json!([{"flag": "big", "mark": "added"}]));
-    }
+    });
 }
 
 /// Promotions from before frozen reviews still display: rebuilt from the flag history and
 /// said so, or "frozen diff not recorded" when the history lacks the base.
 #[tokio::test]
 async fn promotions_from_before_frozen_reviews_still_display_honestly() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let p = pair(&url).await;
         let (s, created) = post_json(
             &p.prod,
@@ -404,14 +404,14 @@ async fn promotions_from_before_frozen_reviews_still_display_honestly() {
         let html = page(&p.prod, &p.bob, &format!("/promotions/{id}")).await;
         assert!(html.contains("Frozen diff not recorded"));
         assert!(!html.contains(ROLLOUT_PHRASE));
-    }
+    });
 }
 
 /// Restore after a kill: only `enabled = true` on the prod definition, two-person, bound to
 /// the content hash and base version; refused (409, nothing queued) when not killed.
 #[tokio::test]
 async fn a_killed_flag_is_restored_through_a_reviewed_promotion() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let p = pair(&url).await;
         let restore = format!("/api/v1/apps/{PROD_APP}/flags/new-checkout/restore");
         // Not killed: enabled.
@@ -550,13 +550,13 @@ async fn a_killed_flag_is_restored_through_a_reviewed_promotion() {
         let (s, b) = post_json(&p.prod, &p.alice, &restore, json!({"reason": "again"})).await;
         assert_eq!(s, 409, "{b}");
         assert_eq!(promotion_count(&p.prod, &p.alice).await, 1);
-    }
+    });
 }
 
 /// A restore bound to base versions: prod moving after it was queued makes it stale.
 #[tokio::test]
 async fn a_restore_goes_stale_when_prod_moves_under_it() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let p = pair(&url).await;
         let flag = format!("/api/v1/apps/{PROD_APP}/flags/new-checkout");
         let (s, _) = post_json(
@@ -601,13 +601,13 @@ async fn a_restore_goes_stale_when_prod_moves_under_it() {
         .await;
         assert_eq!(s, 409, "{b}");
         assert_eq!(b["error"], "stale");
-    }
+    });
 }
 
 /// Restore is a prod write: the staging console has no such action, a flag reader cannot.
 #[tokio::test]
 async fn restore_is_a_prod_flag_admin_write() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let p = pair(&url).await;
         let op = p
             .staging
@@ -631,7 +631,7 @@ async fn restore_is_a_prod_flag_admin_write() {
         .await;
         assert_eq!(s, 403, "{b}");
         assert_eq!(promotion_count(&p.prod, &p.alice).await, 0);
-    }
+    });
 }
 
 // ------------------------------------------------------------------ deep links (item 6)
@@ -693,7 +693,7 @@ async fn sign_in_with_next(
 
 #[tokio::test]
 async fn a_signed_out_page_get_redirects_to_login_with_next() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, "").await;
         for (path, want) in [
             ("/promotions/4", "/login?next=%2Fpromotions%2F4"),
@@ -747,12 +747,12 @@ async fn a_signed_out_page_get_redirects_to_login_with_next() {
             assert!(!html.contains("data-next"), "{attack} must not be carried");
             assert!(!html.contains("evil.example"), "{attack} is not echoed");
         }
-    }
+    });
 }
 
 #[tokio::test]
 async fn a_passkey_sign_in_lands_on_next_and_never_off_site() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start_on_host(Env::Staging, "localhost", &url, "").await;
         let mut auth = SoftPasskey::new(true);
         register(&c, &mut auth, "root@raxx.test").await;
@@ -781,5 +781,5 @@ async fn a_passkey_sign_in_lands_on_next_and_never_off_site() {
         }
         let done = sign_in_with_next(&c, &mut auth, "root@raxx.test", Value::Null).await;
         assert_eq!(done["redirect"], "/");
-    }
+    });
 }

@@ -15,7 +15,7 @@ use raxx_core::Env;
 use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::gate::KeyKind;
 use raxx_providers::fake::{FakeHeroku, FakeOptions};
-use raxx_testkit::{Operator, TestConsole, database_urls};
+use raxx_testkit::{Operator, TestConsole};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
@@ -327,7 +327,7 @@ const VAR: &str = "DEPLOY_BOT_KEY";
 #[tokio::test]
 async fn no_secret_reaches_an_audit_row_a_log_line_or_a_page() {
     let log = captured_log();
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         // ---- staging: keys, the Heroku provider, refusals, login links, the enrolment code.
         let mut seen = Seen::default();
         let fake = FakeHeroku::start_with(FakeOptions::default().with_app(STAGING_APP))
@@ -550,5 +550,5 @@ config_vars = [{{ app = "{STAGING_APP}", var = "{VAR}" }}]
         let audit = audit_text(&p).await;
         let logged = String::from_utf8_lossy(&log.0.lock().unwrap()).to_string();
         assert_secret_free(&seen, &audit, &logged, &format!("prod on {url}"));
-    }
+    });
 }

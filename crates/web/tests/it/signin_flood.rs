@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use raxx_core::Env;
 use raxx_core::audit::Outcome;
-use raxx_testkit::{TestConsole, database_urls};
+use raxx_testkit::TestConsole;
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
@@ -111,7 +111,7 @@ async fn bad_assertion(
 
 #[tokio::test]
 async fn five_hundred_failed_sign_ins_write_a_handful_of_chained_rows() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start_on_host(Env::Staging, "localhost", &url, "").await;
         let mut auth = SoftPasskey::new(true);
         bootstrap(&c, &c.client_from(OWNER_IP), &mut auth).await;
@@ -170,5 +170,5 @@ async fn five_hundred_failed_sign_ins_write_a_handful_of_chained_rows() {
             .await
             .unwrap();
         assert_eq!(done.status(), 200);
-    }
+    });
 }

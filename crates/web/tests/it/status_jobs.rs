@@ -4,7 +4,7 @@
 use raxx_core::Env;
 use raxx_store::checks::{CheckResult, CheckStatus};
 use raxx_store::now_ms;
-use raxx_testkit::{Operator, TestConsole, database_urls};
+use raxx_testkit::{Operator, TestConsole};
 use serde_json::Value;
 
 fn apps(env: Env) -> String {
@@ -73,7 +73,7 @@ async fn get(c: &TestConsole, op: &Operator, path: &str) -> (u16, String) {
 
 #[tokio::test]
 async fn every_operator_sees_the_grid_and_the_drill_down_on_both_envs() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         for env in Env::ALL {
             let db = if env == Env::Staging {
                 url.clone()
@@ -194,7 +194,7 @@ async fn every_operator_sees_the_grid_and_the_drill_down_on_both_envs() {
             assert!(html.contains("1/5 OK"), "dashboard tile");
             assert!(html.contains("1 down"));
         }
-    }
+    });
 }
 
 async fn fresh_like(url: &str) -> String {
@@ -219,7 +219,7 @@ async fn run_now(c: &TestConsole, op: &Operator, job: &str) -> (u16, Value) {
 
 #[tokio::test]
 async fn run_now_is_a_gated_audited_write_of_job() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let staging = TestConsole::start(Env::Staging, &url, "").await;
         let qa = staging.operator("qa@raxx.test", &["staging-admins"]).await;
         let nobody = staging.operator("nobody@raxx.test", &[]).await;
@@ -303,13 +303,13 @@ async fn run_now_is_a_gated_audited_write_of_job() {
             .unwrap();
         assert_eq!(resp.status().as_u16(), 303);
         assert_eq!(prod.audit_count("job.run_now", "allowed").await, 2);
-    }
+    });
 }
 
 #[tokio::test]
 async fn each_job_has_its_run_history_with_outcomes_and_durations() {
     use raxx_store::jobs::{RunKind, RunOutcome};
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Staging, &url, "").await;
         let op = c.operator("reader@raxx.test", &[]).await;
         let store = c.store();
@@ -372,5 +372,5 @@ async fn each_job_has_its_run_history_with_outcomes_and_durations() {
         let (status, body) = get(&c, &op, "/api/v1/jobs/no-such-job").await;
         assert_eq!(status, 404);
         assert!(body.contains("\"error\""));
-    }
+    });
 }

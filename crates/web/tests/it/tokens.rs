@@ -7,7 +7,7 @@ use raxx_core::Env;
 use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::gate::KeyKind;
 use raxx_providers::fake::{FailureMode, FakeAuthorization, FakeHeroku, FakeOptions, Step};
-use raxx_testkit::{Operator, TestConsole, database_urls};
+use raxx_testkit::{Operator, TestConsole};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -230,7 +230,7 @@ async fn set_sql(console: &TestConsole, sql: &str, value: i64, id: i64) {
 
 #[tokio::test]
 async fn staging_admin_rotates_a_client_key_with_a_grace_period_then_revokes_the_previous() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let w = world(Env::Staging, &url, &["staging-admins"]).await;
         let c = &w.console;
         let (old_secret, old_id) = new_key(c, STAGING_APP, KeyKind::Client).await;
@@ -329,12 +329,12 @@ async fn staging_admin_rotates_a_client_key_with_a_grace_period_then_revokes_the
             "the secret never enters the audit log"
         );
         assert!(!export.contains(&old_secret));
-    }
+    });
 }
 
 #[tokio::test]
 async fn grace_outside_zero_to_seven_days_is_400_and_changes_nothing() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let w = world(Env::Staging, &url, &["staging-admins"]).await;
         let c = &w.console;
         let (secret, id) = new_key(c, STAGING_APP, KeyKind::Deploy).await;
@@ -390,12 +390,12 @@ async fn grace_outside_zero_to_seven_days_is_400_and_changes_nothing() {
         )
         .await;
         assert_eq!(status, StatusCode::OK, "{text}");
-    }
+    });
 }
 
 #[tokio::test]
 async fn unknown_token_ids_are_404_and_audited() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let w = world(Env::Staging, &url, &["staging-admins"]).await;
         let c = &w.console;
         for id in ["key:999999", "heroku:999999", "bogus", "local:1"] {
@@ -409,12 +409,12 @@ async fn unknown_token_ids_are_404_and_audited() {
             );
         }
         assert_eq!(c.audit_count("token.rotate", "error").await, 4, "{url}");
-    }
+    });
 }
 
 #[tokio::test]
 async fn a_token_of_a_prod_app_or_a_staging_session_on_prod_is_refused() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let w = world(Env::Staging, &url, &["staging-admins"]).await;
         let c = &w.console;
         // A stray key of the prod app in the staging database: its app is not of this console.
@@ -481,12 +481,12 @@ async fn a_token_of_a_prod_app_or_a_staging_session_on_prod_is_refused() {
             .expect("send");
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(prod.console.audit_count("token.rotate", "allowed").await, 0);
-    }
+    });
 }
 
 #[tokio::test]
 async fn staging_admins_on_prod_are_forbidden_and_production_admins_rotate() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let w = world(Env::Prod, &url, &["staging-admins"]).await;
         let c = &w.console;
         let (secret, id) = new_key(c, PROD_APP, KeyKind::Client).await;
@@ -513,12 +513,12 @@ async fn staging_admins_on_prod_are_forbidden_and_production_admins_rotate() {
         let expected = raxx_store::now_ms() + 86_400_000;
         assert!((until - expected).abs() < 60_000, "default grace is 24 h");
         assert_eq!(c.audit_count("token.rotate", "denied").await, 1);
-    }
+    });
 }
 
 #[tokio::test]
 async fn pages_render_rotate_controls_only_for_writers_and_show_the_secret_once() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let w = world(Env::Staging, &url, &["staging-admins"]).await;
         let c = &w.console;
         let (old_secret, id) = new_key(c, STAGING_APP, KeyKind::Client).await;
@@ -597,12 +597,12 @@ async fn pages_render_rotate_controls_only_for_writers_and_show_the_secret_once(
             !html.contains(&secret) && html.contains("in grace until"),
             "shown once"
         );
-    }
+    });
 }
 
 #[tokio::test]
 async fn heroku_rotation_publishes_keeps_the_previous_for_the_grace_period_then_deletes_it() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let w = world(Env::Staging, &url, &["staging-admins"]).await;
         let c = &w.console;
         let (tokens, _) = inventory(c, &w.op).await;
@@ -690,7 +690,7 @@ async fn heroku_rotation_publishes_keeps_the_previous_for_the_grace_period_then_
         ] {
             assert!(!export.contains(secret), "no secret in the audit log");
         }
-    }
+    });
 }
 
 /// Rotation with the fake told to fail: nothing changes in the inventory or at the fake,
@@ -744,7 +744,7 @@ async fn failed_rotation(w: &World, id: &str, want_status: StatusCode, want_step
 
 #[tokio::test]
 async fn heroku_failures_at_each_step_change_nothing_and_name_the_step() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let w = world(Env::Staging, &url, &["staging-admins"]).await;
         let c = &w.console;
         let (tokens, _) = inventory(c, &w.op).await;
@@ -826,12 +826,12 @@ async fn heroku_failures_at_each_step_change_nothing_and_name_the_step() {
             w.seeded.id.as_str()
         );
         assert_eq!(c.audit_count("token.revoke_previous", "error").await, 1);
-    }
+    });
 }
 
 #[tokio::test]
 async fn a_provider_timeout_is_a_clear_504_and_changes_nothing() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let w = world_with(
             Env::Staging,
             &url,
@@ -847,12 +847,12 @@ async fn a_provider_timeout_is_a_clear_504_and_changes_nothing() {
             message.contains("no answer from Heroku"),
             "{url}: {message}"
         );
-    }
+    });
 }
 
 #[tokio::test]
 async fn a_missing_api_key_env_var_is_named_and_nothing_is_called() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let w = world(Env::Staging, &url, &["staging-admins"]).await;
         let c = &w.console;
         let (tokens, _) = inventory(c, &w.op).await;
@@ -870,12 +870,12 @@ async fn a_missing_api_key_env_var_is_named_and_nothing_is_called() {
         assert!(text.contains(UNSET_VAR), "names the variable: {text}");
         assert_eq!(w.fake.requests().len(), requests, "Heroku was not called");
         assert_eq!(c.audit_count("token.rotate", "error").await, 1);
-    }
+    });
 }
 
 #[tokio::test]
 async fn the_sweep_ends_graces_rotates_overdue_provider_tokens_and_reminds_about_keys() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let w = world(Env::Staging, &url, &["staging-admins"]).await;
         let c = &w.console;
         let (tokens, _) = inventory(c, &w.op).await;
@@ -994,12 +994,12 @@ async fn the_sweep_ends_graces_rotates_overdue_provider_tokens_and_reminds_about
             "{report:?}"
         );
         assert_eq!(c.audit_count("token.rotate", "allowed").await, rows);
-    }
+    });
 }
 
 #[tokio::test]
 async fn the_sweep_reports_a_failed_provider_rotation_and_keeps_the_token() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let w = world(Env::Staging, &url, &["staging-admins"]).await;
         let c = &w.console;
         let (tokens, _) = inventory(c, &w.op).await;
@@ -1027,7 +1027,7 @@ async fn the_sweep_reports_a_failed_provider_rotation_and_keeps_the_token() {
         let (tokens, _) = inventory(c, &w.op).await;
         assert_eq!(find(&tokens, &id)["authorization_id"], w.seeded.id.as_str());
         assert_eq!(w.fake.authorizations().len(), 2, "compensated");
-    }
+    });
 }
 
 /// Issue 17 / SPEC §8: a token keeps its id across rotations. Rotating `key:N` and then
@@ -1035,7 +1035,7 @@ async fn the_sweep_reports_a_failed_provider_rotation_and_keeps_the_token() {
 /// with its versions under it.
 #[tokio::test]
 async fn a_key_keeps_its_id_so_rotate_then_revoke_previous_name_the_same_token() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let w = world(Env::Staging, &url, &["staging-admins"]).await;
         let c = &w.console;
         let (old_secret, n) = new_key(c, STAGING_APP, KeyKind::Client).await;
@@ -1120,7 +1120,7 @@ async fn a_key_keeps_its_id_so_rotate_then_revoke_previous_name_the_same_token()
             html.contains("version 3") && html.contains("version 2"),
             "{html}"
         );
-    }
+    });
 }
 
 /// "Last used" per version comes from the key cache's batched flush (no write per
@@ -1128,7 +1128,7 @@ async fn a_key_keeps_its_id_so_rotate_then_revoke_previous_name_the_same_token()
 /// page offers a copy button from a same-origin script.
 #[tokio::test]
 async fn versions_show_last_used_and_the_token_page_its_rotation_history() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let w = world(Env::Staging, &url, &["staging-admins"]).await;
         let c = &w.console;
         let (old_secret, n) = new_key(c, STAGING_APP, KeyKind::Client).await;
@@ -1222,14 +1222,14 @@ async fn versions_show_last_used_and_the_token_page_its_rotation_history() {
         assert!(html.contains("ops@raxx.test"));
         let (status, _, _) = get(c, &w.op, "/tokens/key:999999").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
-    }
+    });
 }
 
 /// Prod reads staging's flags with a staging `read` key (`staging_source_key`): rotating
 /// a read key on staging warns first, and a former version's id says which token it is.
 #[tokio::test]
 async fn rotating_a_staging_read_key_warns_that_prod_depends_on_it() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let w = world(Env::Staging, &url, &["staging-admins"]).await;
         let c = &w.console;
         let (_, read) = new_key(c, STAGING_APP, KeyKind::Read).await;
@@ -1279,5 +1279,5 @@ async fn rotating_a_staging_read_key_warns_that_prod_depends_on_it() {
             "{text}"
         );
         assert_eq!(c.audit_count("token.revoke_previous", "error").await, 1);
-    }
+    });
 }

@@ -6,7 +6,7 @@
 
 use raxx_core::Env;
 use raxx_store::checks::{CheckResult, CheckStatus};
-use raxx_testkit::{Operator, TestConsole, database_urls};
+use raxx_testkit::{Operator, TestConsole};
 
 const PROD_APPS: &str = r#"
 [[apps]]
@@ -71,7 +71,7 @@ async fn post_form(
 
 #[tokio::test]
 async fn error_pages_have_the_layout_and_the_navigation_the_operator_may_use() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, PROD_APPS).await;
         let lead = c.operator("lead@raxx.test", &["production-admins"]).await;
 
@@ -103,12 +103,12 @@ async fn error_pages_have_the_layout_and_the_navigation_the_operator_may_use() {
         let (status, _, html) = get(&c, Some(&lead), "/promotions/987654").await;
         assert_eq!(status, 404, "{html}");
         assert!(html.contains("href=\"/audit\""), "{html}");
-    }
+    });
 }
 
 #[tokio::test]
 async fn a_misdirected_browser_gets_a_page_and_an_api_client_json() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Staging, &url, STAGING_APPS).await;
         let raw = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -144,12 +144,12 @@ async fn a_misdirected_browser_gets_a_page_and_an_api_client_json() {
             let v: serde_json::Value = resp.json().await.expect("JSON for API clients");
             assert_eq!(v["error"], "misdirected", "{path}");
         }
-    }
+    });
 }
 
 #[tokio::test]
 async fn an_ended_session_says_so_on_sign_in_and_keeps_the_way_back() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, PROD_APPS).await;
         let cookie_name = c.state.cfg.cookie_name();
 
@@ -233,12 +233,12 @@ async fn an_ended_session_says_so_on_sign_in_and_keeps_the_way_back() {
         assert_eq!(status, 401);
         assert!(html.contains("href=\"/login?reason=ended\""), "{html}");
         assert!(!html.contains("evil.example"));
-    }
+    });
 }
 
 #[tokio::test]
 async fn the_invite_form_keeps_what_was_typed_and_shows_what_groups_grant() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, PROD_APPS).await;
         let lead = c.operator("lead@raxx.test", &["production-admins"]).await;
 
@@ -297,12 +297,12 @@ async fn the_invite_form_keeps_what_was_typed_and_shows_what_groups_grant() {
             "{html}"
         );
         assert_eq!(c.audit_count("invite.create", "allowed").await, 1);
-    }
+    });
 }
 
 #[tokio::test]
 async fn a_used_revoked_or_unknown_invite_says_which_and_what_to_do() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, PROD_APPS).await;
         let lead = c.operator("lead@raxx.test", &["production-admins"]).await;
         let mut tx = c.store().begin().await.unwrap();
@@ -342,12 +342,12 @@ async fn a_used_revoked_or_unknown_invite_says_which_and_what_to_do() {
         let (status, _, html) = get(&c, None, "/invite/rxi_nonsense").await;
         assert_eq!(status, 404, "{html}");
         assert!(html.contains("this invite link is not valid"), "{html}");
-    }
+    });
 }
 
 #[tokio::test]
 async fn the_status_grid_reloads_itself_and_says_why_a_check_is_down() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, PROD_APPS).await;
         let op = c.operator("reader@raxx.test", &[]).await;
         c.store()
@@ -384,12 +384,12 @@ async fn the_status_grid_reloads_itself_and_says_why_a_check_is_down() {
             html.contains("<span class=\"down-reason\">answered 503, expected 200</span>"),
             "{html}"
         );
-    }
+    });
 }
 
 #[tokio::test]
 async fn jobs_read_in_words_and_run_now_on_prod_asks_first() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         for env in Env::ALL {
             let db = if env == Env::Staging {
                 url.clone()
@@ -441,12 +441,12 @@ async fn jobs_read_in_words_and_run_now_on_prod_asks_first() {
             // The visible words are the start of every Run button's accessible name.
             assert!(!html.contains("aria-label=\"Run "), "{html}");
         }
-    }
+    });
 }
 
 #[tokio::test]
 async fn each_console_has_its_own_favicon_and_puts_its_env_first_in_the_title() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let c = TestConsole::start(Env::Prod, &url, PROD_APPS).await;
         let op = c.operator("lead@raxx.test", &["production-admins"]).await;
         let (_, _, html) = get(&c, Some(&op), "/audit").await;
@@ -479,5 +479,5 @@ async fn each_console_has_its_own_favicon_and_puts_its_env_first_in_the_title() 
             html.contains("<div class=\"chrome\">\n<div class=\"prod-banner\""),
             "{html}"
         );
-    }
+    });
 }

@@ -7,7 +7,7 @@
 use raxx_core::Env;
 use raxx_core::config::{Config, ConfigVarTarget};
 use raxx_providers::fake::{FakeHeroku, FakeOptions};
-use raxx_testkit::{TestConsole, database_urls};
+use raxx_testkit::TestConsole;
 use serde_json::Value;
 
 const STAGING_APP: &str = "raxx-api-staging";
@@ -69,7 +69,7 @@ async fn start_up_refuses_a_staging_token_that_names_a_prod_app() {
 /// not PATCH prod's config vars, nor create an authorization for it.
 #[tokio::test]
 async fn a_staging_rotation_is_refused_at_the_call_when_its_target_is_a_prod_app() {
-    for url in database_urls().await {
+    raxx_testkit::each_backend!(|url| {
         let fake = FakeHeroku::start_with(FakeOptions::default().with_app(STAGING_APP))
             .await
             .expect("fake heroku");
@@ -104,13 +104,12 @@ async fn a_staging_rotation_is_refused_at_the_call_when_its_target_is_a_prod_app
             .to_string();
         let before = fake.requests().len();
         let resp = c
-            .client()
-            .post(c.url(&format!("/api/v1/tokens/{id}/rotate")))
-            .headers(c.write_headers(&op))
-            .json(&serde_json::json!({"grace_seconds": 600}))
-            .send()
-            .await
-            .unwrap();
+            .as_operator(&op)
+            .post_json(
+                &format!("/api/v1/tokens/{id}/rotate"),
+                &serde_json::json!({"grace_seconds": 600}),
+            )
+            .await;
         let status = resp.status().as_u16();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
         assert_eq!(status, 403, "{url}: {body}");
@@ -135,7 +134,7 @@ async fn a_staging_rotation_is_refused_at_the_call_when_its_target_is_a_prod_app
         assert_eq!(fake.authorizations().len(), 1, "no authorization created");
         assert_eq!(c.audit_count("token.rotate", "denied").await, 1);
         assert_eq!(c.audit_count("token.rotate", "allowed").await, 0);
-    }
+    });
 }
 
 /// The provider itself refuses, at the call, an app outside the ones it was given.
