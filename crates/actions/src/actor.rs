@@ -4,6 +4,7 @@
 use raxx_core::Env;
 use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::gate::{Access, Class, Csrf, GateInput, Principal, Target, authorize};
+use raxx_core::rbac::{EffectiveRoles, Level, Resource};
 
 use crate::console::Console;
 use crate::error::{Error, Result};
@@ -17,6 +18,10 @@ pub struct Caller {
     pub principal: Principal,
     /// The audit actor: an operator's id, `key:<app>:<kind>`, `anonymous`.
     pub actor: String,
+    /// The signed-in operator's id, if an operator acts.
+    pub admin_id: Option<i64>,
+    /// And their email.
+    pub admin_email: Option<String>,
     pub session_id: Option<String>,
     pub request_id: String,
     pub ip: Option<String>,
@@ -39,6 +44,18 @@ impl Caller {
         e.request_id = Some(self.request_id.clone());
         e.ip = self.ip.clone();
         e
+    }
+
+    /// The roles the principal holds on this console.
+    pub fn roles(&self) -> EffectiveRoles {
+        match &self.principal {
+            Principal::Operator { roles, .. } | Principal::System { roles, .. } => roles.clone(),
+            _ => EffectiveRoles::default(),
+        }
+    }
+
+    pub fn has(&self, resource: Resource, level: Level) -> bool {
+        self.roles().has(resource, level)
     }
 
     /// The route facts as the gate saw them, for [`raxx_core::gate::authorize`].

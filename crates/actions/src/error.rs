@@ -44,6 +44,8 @@ pub enum Kind {
     TooLarge,
     /// The input's format is not one this action reads.
     Unsupported,
+    /// The input parses but has the wrong shape for this action.
+    Unprocessable,
     /// Too many attempts; try again later.
     Throttled,
     /// The console's own setup forbids it (a provider without credentials).

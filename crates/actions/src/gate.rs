@@ -7,9 +7,7 @@ use raxx_core::gate::{Denial, GateInput, Owner, Target, authorize};
 
 use crate::console::Console;
 
-/// The context key naming the denial's code in every denial row (route, object, job and
-/// aggregated anonymous denials alike; `raxx_store::anon_denials` uses the same key).
-pub const DENIAL_KEY: &str = "denial";
+pub use raxx_core::audit::DENIAL_KEY;
 
 /// The one context layout of every denial row: `denial` (the denial's code) and `route`
 /// (the manifest template, `GET /auth/link/{token}`), on `base` (who, which session and

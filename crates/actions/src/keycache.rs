@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use raxx_core::secret::hash_token;
+use raxx_core::opaque::hash_token;
 use raxx_store::keys::AppKey;
 use raxx_store::{Store, StoreError};
 

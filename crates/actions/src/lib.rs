@@ -11,13 +11,16 @@
 //! - [`keycache`], [`metrics`], [`customers`].
 
 pub mod actor;
+pub mod audit;
 pub mod console;
 pub mod customers;
 pub mod error;
 pub mod flags;
 pub mod gate;
+pub mod identity;
 pub mod keycache;
 pub mod metrics;
+pub mod operators;
 pub mod tokens;
 
 pub use actor::{Actor, Caller};

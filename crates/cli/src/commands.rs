@@ -103,7 +103,7 @@ pub async fn audit_export(config: Option<&Path>, csv: bool) -> anyhow::Result<Ex
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if csv {
-        out.write_all(raxx_web::audit::pages::CSV_HEADER.as_bytes())?;
+        out.write_all(raxx_actions::audit::CSV_HEADER.as_bytes())?;
     }
     let emails: std::collections::HashMap<String, String> = store
         .admins()
@@ -116,9 +116,9 @@ pub async fn audit_export(config: Option<&Path>, csv: bool) -> anyhow::Result<Ex
         .audit_scan(|row| {
             let email = emails.get(&row.event.actor).map(String::as_str);
             let line = if csv {
-                raxx_web::audit::pages::csv_row(&row, email)
+                raxx_actions::audit::csv_row(&row, email)
             } else {
-                raxx_web::audit::pages::jsonl_row(&row, email).unwrap_or_default()
+                raxx_actions::audit::jsonl_row(&row, email).unwrap_or_default()
             };
             if let Err(e) = out.write_all(line.as_bytes()) {
                 failed = Some(e);

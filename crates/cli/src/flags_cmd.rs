@@ -6,11 +6,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Subcommand, ValueEnum};
+use raxx_actions::flags::{ApplyError, apply_flags_file};
 use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::flags::FileFormat;
 use raxx_core::gate::KeyKind;
 use raxx_store::Store;
-use raxx_web::flags::{ApplyError, apply_flags_file};
 
 use crate::runtime::{load_config, open_store};
 

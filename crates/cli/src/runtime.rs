@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use raxx_core::config::{Config, Resolved};
-use raxx_core::secret::{hash_token, new_enrol_code};
+use raxx_core::opaque::{hash_token, new_enrol_code};
 use raxx_store::Store;
 use raxx_web::AppState;
 
@@ -196,7 +196,7 @@ async fn prepare_store(cfg: Resolved) -> anyhow::Result<AppState> {
         .as_deref()
         .map(|c| hash_token(c.trim()));
     let state = AppState::new(cfg, store, env_code.clone())?;
-    raxx_web::tokens::start_up(&state).await?; // [[apps.tokens]] into the token inventory
+    raxx_actions::tokens::start_up(&state).await?; // [[apps.tokens]] into the token inventory
     if env_code.is_none()
         && raxx_web::signin::auth::bootstrap_pending(&state)
             .await

@@ -40,6 +40,10 @@ impl Outcome {
     }
 }
 
+/// The context key naming the denial's code in every denial row (route, object, job and
+/// aggregated anonymous denials alike).
+pub const DENIAL_KEY: &str = "denial";
+
 /// What a caller records; the writer adds id, time and the chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {

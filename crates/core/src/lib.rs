@@ -9,12 +9,15 @@ pub mod env;
 pub mod flags;
 pub mod gate;
 pub mod invite;
+pub mod jobs;
 pub mod notify;
+pub mod opaque;
 pub mod promotion;
 pub mod rbac;
 pub mod restore;
-pub mod secret;
+pub mod session;
 pub mod throttle;
+pub mod tokens;
 pub mod uptime;
 
 pub use env::Env;

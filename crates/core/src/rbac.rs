@@ -143,6 +143,15 @@ impl EnvScope {
     }
 }
 
+/// May an invite name a group with these grant scopes on a console of `env`? Only a
+/// group with at least one grant usable there: a staging console never invites into a
+/// prod-only group (an unknown scope counts for nothing).
+pub fn invitable_in<'a>(scopes: impl IntoIterator<Item = &'a str>, env: Env) -> bool {
+    scopes
+        .into_iter()
+        .any(|scope| scope.parse::<EnvScope>().is_ok_and(|s| s.covers(env)))
+}
+
 impl FromStr for EnvScope {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -247,6 +256,16 @@ impl EffectiveRoles {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_group_is_invitable_where_one_of_its_grants_applies() {
+        assert!(invitable_in(["staging"], Env::Staging));
+        assert!(invitable_in(["prod", "any"], Env::Staging));
+        assert!(!invitable_in(["prod"], Env::Staging));
+        assert!(!invitable_in(["nonsense"], Env::Prod));
+        assert!(!invitable_in([], Env::Prod));
+    }
+
     use super::*;
 
     #[test]

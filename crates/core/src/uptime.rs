@@ -98,8 +98,29 @@ pub fn line_runs(samples: &[Sample], max_gap_ms: i64) -> Vec<Vec<Sample>> {
     runs
 }
 
+/// A check's newest result is older than this: no longer the check's state (three missed
+/// polls, and at least 90 s; the default poll runs every 30 s).
+pub fn stale_after_ms(interval_seconds: u64) -> i64 {
+    (interval_seconds.saturating_mul(3) as i64 * 1000).max(90_000)
+}
+
+/// Is a result taken at `at` still the state of a check polled every `interval_seconds`?
+pub fn is_current(at: i64, interval_seconds: u64, now: i64) -> bool {
+    now - at <= stale_after_ms(interval_seconds)
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_result_is_current_for_three_polls_and_at_least_90_seconds() {
+        assert_eq!(stale_after_ms(30), 90_000);
+        assert_eq!(stale_after_ms(60), 180_000);
+        assert_eq!(stale_after_ms(5), 90_000);
+        assert!(is_current(0, 30, 90_000));
+        assert!(!is_current(0, 30, 90_001));
+    }
+
     use super::*;
     use proptest::prelude::*;
 

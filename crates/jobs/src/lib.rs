@@ -97,7 +97,7 @@ mod tests {
     #[test]
     fn the_builtin_jobs_are_the_ones_the_jobs_page_lists() {
         let names: Vec<_> = builtin_jobs().iter().map(|j| j.name()).collect();
-        assert_eq!(names, raxx_store::jobs::JOB_NAMES);
+        assert_eq!(names, raxx_core::jobs::JOB_NAMES);
         for job in builtin_jobs() {
             schedule::parse_cron(job.default_schedule())
                 .unwrap_or_else(|e| panic!("{}: {e}", job.name()));

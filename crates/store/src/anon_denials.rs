@@ -94,7 +94,7 @@ impl AnonAggregate {
                 "{} anonymous request(s) refused ({}) in this interval, not recorded one by one",
                 self.count, self.code
             ))
-            .with("denial", self.code.clone())
+            .with(raxx_core::audit::DENIAL_KEY, self.code.clone())
             .with("route", self.route.clone())
             .with("aggregated", true)
             .with("count", self.count)
@@ -166,7 +166,8 @@ impl Store {
         .await?;
         let chained = count == 0;
         if chained {
-            self.audit(first.with("denial", d.code.to_string())).await?;
+            self.audit(first.with(raxx_core::audit::DENIAL_KEY, d.code.to_string()))
+                .await?;
         }
         if FLUSHED_BEFORE.swap(bucket, Ordering::Relaxed) != bucket {
             self.flush_anon_denials(now).await?;

@@ -1,7 +1,7 @@
 //! Sign-in plumbing: WebAuthn ceremony state, break-glass login links, invites.
 //! Every token here is stored as its SHA-256 and is single use.
 
-use raxx_core::secret::{hash_token, new_token};
+use raxx_core::opaque::{hash_token, new_token};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;

@@ -178,7 +178,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT email, expires_at, used_at FROM console_login_links WHERE token_hash = $1",
         )
-        .bind(raxx_core::secret::hash_token(token))
+        .bind(raxx_core::opaque::hash_token(token))
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {

@@ -12,16 +12,6 @@ use sqlx::any::AnyRow;
 
 use crate::{AuditTx, Result, Store, StoreError, now_ms};
 
-/// Every job the console knows, in the order the jobs page lists them.
-pub const JOB_NAMES: [&str; 6] = [
-    "status-poll",
-    "token-rotation-sweep",
-    "promotion-expiry",
-    "session-purge",
-    "audit-digest",
-    "notify-delivery",
-];
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunKind {

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use raxx_core::gate::KeyKind;
-use raxx_core::secret::{hash_token, new_token};
+use raxx_core::opaque::{hash_token, new_token};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;

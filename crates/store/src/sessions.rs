@@ -2,8 +2,8 @@
 //! SHA-256. A session is valid only on the console of its `selected_env`.
 
 use raxx_core::Env;
+use raxx_core::opaque::{hash_token, new_token};
 use raxx_core::rbac::{EnvScope, Grant, Role};
-use raxx_core::secret::{hash_token, new_token};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -26,31 +26,7 @@ pub struct Session {
     pub ip: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct SessionPolicy {
-    pub idle_ms: i64,
-    pub absolute_ms: i64,
-}
-
-impl SessionPolicy {
-    pub fn from_minutes_hours(idle_minutes: u32, absolute_hours: u32) -> Self {
-        SessionPolicy {
-            idle_ms: i64::from(idle_minutes) * 60_000,
-            absolute_ms: i64::from(absolute_hours) * 3_600_000,
-        }
-    }
-}
-
-/// Why a presented session is not usable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionRejection {
-    Unknown,
-    Revoked,
-    Expired,
-    Idle,
-    OtherEnv,
-    Disabled,
-}
+pub use raxx_core::session::{SessionPolicy, SessionRejection};
 
 fn session(row: &AnyRow) -> Result<Session> {
     Ok(Session {
@@ -187,20 +163,14 @@ impl Store {
             created_at: row.try_get("admin_created_at")?,
         };
         let now = now_ms();
-        let rejection = if s.selected_env != self.env.as_str() {
-            Some(SessionRejection::OtherEnv)
-        } else if s.revoked_at.is_some() {
-            Some(SessionRejection::Revoked)
-        } else if now >= s.expires_at {
-            Some(SessionRejection::Expired)
-        } else if now >= s.last_seen_at + policy.idle_ms {
-            Some(SessionRejection::Idle)
-        } else if admin.disabled {
-            Some(SessionRejection::Disabled)
-        } else {
-            None
+        let facts = raxx_core::session::SessionFacts {
+            selected_env: &s.selected_env,
+            revoked_at: s.revoked_at,
+            expires_at: s.expires_at,
+            last_seen_at: s.last_seen_at,
+            operator_disabled: admin.disabled,
         };
-        if let Some(r) = rejection {
+        if let Err(r) = raxx_core::session::judge(&facts, self.env, policy, now) {
             return Ok(Err(r));
         }
         // Touch at most every few seconds: an idle timeout does not need millisecond accuracy.

@@ -117,7 +117,7 @@ impl TestConsole {
             .config
             .admin_enrol_code
             .as_deref()
-            .map(raxx_core::secret::hash_token);
+            .map(raxx_core::opaque::hash_token);
         let state = AppState::new(cfg, store, enrol).expect("state");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();

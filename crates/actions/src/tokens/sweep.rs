@@ -234,7 +234,7 @@ pub async fn expiring_tokens(state: &Console) -> Result<Vec<ExpiringToken>> {
             ExpiringToken {
                 id: t.id.to_string(),
                 state: t.state.as_str(),
-                state_label: t.state.label(),
+                state_label: inventory::state_label(t.state),
                 expires_at: t.expires_at,
                 app: t.app,
                 name: t.name,

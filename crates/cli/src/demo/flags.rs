@@ -4,12 +4,12 @@
 use std::path::Path;
 
 use anyhow::Context;
+use raxx_actions::flags::apply_flags_file;
 use raxx_core::Env;
 use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::flags::{FileFormat, parse_flags_file};
 use raxx_core::gate::KeyKind;
 use raxx_web::AppState;
-use raxx_web::flags::apply_flags_file;
 
 use crate::flags_cmd::create_key;
 

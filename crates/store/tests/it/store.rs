@@ -193,7 +193,7 @@ async fn sessions_are_hashed_env_bound_and_expire() {
                 .await
                 .unwrap();
         assert_ne!(stored, token, "only the hash is stored");
-        assert_eq!(stored, raxx_core::secret::hash_token(&token));
+        assert_eq!(stored, raxx_core::opaque::hash_token(&token));
 
         let (s, a) = store
             .session_by_token(&token, POLICY)
@@ -245,7 +245,7 @@ async fn sessions_are_hashed_env_bound_and_expire() {
         );
         // A row of the other env is not a session here.
         sqlx::query("UPDATE console_sessions SET selected_env = 'prod' WHERE token_hash = $1")
-            .bind(raxx_core::secret::hash_token(&token2))
+            .bind(raxx_core::opaque::hash_token(&token2))
             .execute(store.pool())
             .await
             .unwrap();

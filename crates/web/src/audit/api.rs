@@ -103,7 +103,7 @@ pub async fn audit(
     };
     // The API shows reads unless `reads=hide` (the viewer hides them by default).
     let q = crate::audit::filter::audit_query(&state, &p, limit, true).await?;
-    let rows = crate::audit::ops::audit_read(&state, &ctx, &q, "audit.view").await?;
+    let rows = raxx_actions::audit::audit_read(&state, &ctx.caller(), &q, "audit.view").await?;
     let next = (rows.len() as u32 == limit)
         .then(|| rows.last().map(|e| e.id.to_string()))
         .flatten();
@@ -118,8 +118,8 @@ pub async fn audit_entry(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> AppResult<Json<Value>> {
-    let e = crate::audit::ops::audit_entry(&state, &ctx, &id).await?;
-    let emails = crate::audit::pages::operator_emails(&state).await?;
+    let e = raxx_actions::audit::audit_entry(&state, &ctx.caller(), &id).await?;
+    let emails = raxx_actions::audit::operator_emails(&state).await?;
     let mut v = json!(e);
     if let (Some(obj), Some(email)) = (v.as_object_mut(), emails.get(&e.event.actor)) {
         obj.insert("actor_email".into(), json!(email));

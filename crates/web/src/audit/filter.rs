@@ -62,7 +62,7 @@ pub async fn audit_query(
     limit: u32,
     default_show_reads: bool,
 ) -> AppResult<AuditQuery> {
-    let mut q = crate::audit::ops::audit_query(p, limit)?;
+    let mut q = raxx_actions::audit::audit_query(p, limit)?;
     let text = |k: &str| {
         p.get(k)
             .map(|v| v.trim().to_string())

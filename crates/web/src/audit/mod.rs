@@ -3,5 +3,4 @@
 
 pub mod api;
 pub mod filter;
-pub mod ops;
 pub mod pages;

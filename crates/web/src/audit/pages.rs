@@ -7,14 +7,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-use super::ops;
 use crate::kernel::ctx::Ctx;
 use crate::kernel::error::AppError;
 use crate::kernel::error::AppResult;
 use crate::kernel::state::AppState;
 use crate::kernel::views::{Layout, render};
+use raxx_actions::audit::{export_csv, export_jsonl, operator_emails};
 use raxx_actions::fmt_time;
-
 pub struct AuditRow {
     pub id: i64,
     pub time: String,
@@ -28,7 +27,6 @@ pub struct AuditRow {
     pub outcome: String,
     pub reason: String,
 }
-
 /// Audit rows for display: operator ids are shown as their email (the id stays in the
 /// title for filtering), everything else as recorded.
 pub async fn audit_rows(
@@ -80,7 +78,6 @@ pub async fn audit_rows(
         })
         .collect())
 }
-
 #[derive(Default)]
 pub struct AuditFilterView {
     pub actor: String,
@@ -93,12 +90,10 @@ pub struct AuditFilterView {
     pub range: String,
     pub show_reads: bool,
 }
-
 /// The filter parameters the viewer carries from page to page (and into exports).
 const AUDIT_PARAMS: [&str; 9] = [
     "actor", "action", "outcome", "target", "since", "until", "q", "range", "reads",
 ];
-
 #[derive(Template)]
 #[template(path = "audit.html")]
 struct AuditPage {
@@ -109,9 +104,7 @@ struct AuditPage {
     next_cursor: Option<i64>,
     query: String,
 }
-
 const AUDIT_PAGE: u32 = 50;
-
 pub async fn audit(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -119,7 +112,7 @@ pub async fn audit(
 ) -> AppResult<Response> {
     let show_reads = crate::audit::filter::show_reads(&p, false)?;
     let q = crate::audit::filter::audit_query(&state, &p, AUDIT_PAGE, false).await?;
-    let entries = ops::audit_read(&state, &ctx, &q, "audit.view").await?;
+    let entries = raxx_actions::audit::audit_read(&state, &ctx.caller(), &q, "audit.view").await?;
     let next_cursor = (entries.len() as u32 == AUDIT_PAGE)
         .then(|| entries.last().map(|e| e.id))
         .flatten();
@@ -156,7 +149,6 @@ pub async fn audit(
         query,
     }))
 }
-
 #[derive(Template)]
 #[template(path = "audit_entry.html")]
 struct AuditEntryPage {
@@ -169,14 +161,13 @@ struct AuditEntryPage {
     context: String,
     newer: Option<i64>,
 }
-
 /// One audit entry in full: context, IP, request id, session and both hashes.
 pub async fn audit_entry(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let e = ops::audit_entry(&state, &ctx, &id).await?;
+    let e = raxx_actions::audit::audit_entry(&state, &ctx.caller(), &id).await?;
     let row = audit_rows(&state, std::slice::from_ref(&e))
         .await?
         .pop()
@@ -202,7 +193,6 @@ pub async fn audit_entry(
         e,
     }))
 }
-
 /// CSV or JSON lines of the filtered log (up to 100 000 rows per export).
 pub async fn audit_export(
     State(state): State<AppState>,
@@ -217,7 +207,8 @@ pub async fn audit_export(
     }
     // An export carries what the filters name: reads included unless `reads=hide`.
     let mut q = crate::audit::filter::audit_query(&state, &p, 500, true).await?;
-    let mut all = ops::audit_read(&state, &ctx, &q, "audit.export").await?;
+    let mut all =
+        raxx_actions::audit::audit_read(&state, &ctx.caller(), &q, "audit.export").await?;
     while all.len() < 100_000 && (all.len() as u32).is_multiple_of(500) && !all.is_empty() {
         q.before = all.last().map(|e| e.id);
         let more = state.store.audit_page(&q).await?;
@@ -240,84 +231,4 @@ pub async fn audit_export(
         body,
     )
         .into_response())
-}
-
-/// Operator id → email, for exports and the row view.
-pub async fn operator_emails(state: &AppState) -> AppResult<HashMap<String, String>> {
-    Ok(state
-        .store
-        .admins()
-        .await?
-        .into_iter()
-        .map(|a| (a.id.to_string(), a.email))
-        .collect())
-}
-
-/// One audit row as a JSON line, with `actor_email` beside the actor id when the actor
-/// is an operator.
-pub fn jsonl_row(r: &raxx_core::audit::AuditEntry, email: Option<&str>) -> Option<String> {
-    let mut v = serde_json::to_value(r).ok()?;
-    if let (Some(obj), Some(email)) = (v.as_object_mut(), email) {
-        obj.insert(
-            "actor_email".into(),
-            serde_json::Value::String(email.into()),
-        );
-    }
-    serde_json::to_string(&v).ok().map(|l| l + "\n")
-}
-
-pub fn export_jsonl(
-    rows: &[raxx_core::audit::AuditEntry],
-    emails: &HashMap<String, String>,
-) -> String {
-    rows.iter()
-        .filter_map(|r| jsonl_row(r, emails.get(&r.event.actor).map(String::as_str)))
-        .collect()
-}
-
-pub const CSV_HEADER: &str = "id,time,actor,actor_email,session_id,action,target_type,target_id,target_app,outcome,reason,context,request_id,ip,prev_hash,hash\n";
-
-pub fn export_csv(
-    rows: &[raxx_core::audit::AuditEntry],
-    emails: &HashMap<String, String>,
-) -> String {
-    let mut out = String::from(CSV_HEADER);
-    for r in rows {
-        out.push_str(&csv_row(r, emails.get(&r.event.actor).map(String::as_str)));
-    }
-    out
-}
-
-/// One audit row as a CSV line: every cell quoted, spreadsheet formulas neutralised.
-pub fn csv_row(r: &raxx_core::audit::AuditEntry, actor_email: Option<&str>) -> String {
-    fn cell(s: &str) -> String {
-        let s = if s.starts_with(['=', '+', '-', '@']) {
-            format!("'{s}")
-        } else {
-            s.to_string()
-        };
-        format!("\"{}\"", s.replace('"', "\"\""))
-    }
-    let e = &r.event;
-    let fields = [
-        r.id.to_string(),
-        fmt_time(r.at),
-        e.actor.clone(),
-        actor_email.unwrap_or_default().to_string(),
-        e.session_id.clone().unwrap_or_default(),
-        e.action.clone(),
-        e.target_type.clone().unwrap_or_default(),
-        e.target_id.clone().unwrap_or_default(),
-        e.target_app.clone().unwrap_or_default(),
-        e.outcome.as_str().to_string(),
-        e.reason.clone().unwrap_or_default(),
-        e.context.to_string(),
-        e.request_id.clone().unwrap_or_default(),
-        e.ip.clone().unwrap_or_default(),
-        r.prev_hash.clone(),
-        r.hash.clone(),
-    ];
-    let mut line = fields.iter().map(|f| cell(f)).collect::<Vec<_>>().join(",");
-    line.push('\n');
-    line
 }

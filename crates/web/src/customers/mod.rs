@@ -38,6 +38,7 @@ use crate::kernel::state::AppState;
 use crate::kernel::views::Layout;
 use crate::kernel::views::redirect_with_flash;
 use crate::kernel::views::render;
+use raxx_actions::Kind;
 use raxx_actions::fmt_time;
 
 pub fn routes() -> Vec<Route> {
@@ -181,14 +182,14 @@ fn audit_view(c: &Customer) -> Value {
 fn customers_error(e: CustomersError) -> AppError {
     match e {
         CustomersError::Unavailable(m) => AppError::Conflict {
-            status: 503,
+            kind: Kind::Unavailable,
             code: "customers_unavailable",
             message: m,
         },
         CustomersError::NotFound(id) => AppError::NotFound(format!("customer {id}")),
         CustomersError::Invalid(m) => AppError::Invalid(m),
         CustomersError::Conflict(m) => AppError::Conflict {
-            status: 409,
+            kind: Kind::Conflict,
             code: "conflict",
             message: m,
         },
@@ -340,7 +341,7 @@ struct UnavailablePage {
 fn page_error(state: &AppState, ctx: &Ctx, e: AppError) -> Response {
     match e {
         AppError::Conflict {
-            status: 503,
+            kind: Kind::Unavailable,
             message,
             ..
         } => {
@@ -459,7 +460,13 @@ async fn form_action(
         Ok(_) => redirect_with_flash(&format!("/customers/{}", url_segment(&id)), done),
         // Input the operator can fix: the page again, with what was typed and the field
         // marked (the change did not happen).
-        Err(e @ (AppError::Invalid(_) | AppError::Conflict { status: 409, .. })) => {
+        Err(
+            e @ (AppError::Invalid(_)
+            | AppError::Conflict {
+                kind: Kind::Conflict,
+                ..
+            }),
+        ) => {
             let status = if matches!(e, AppError::Invalid(_)) {
                 StatusCode::BAD_REQUEST
             } else {

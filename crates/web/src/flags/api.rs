@@ -229,7 +229,8 @@ pub struct Killed {
 /// `{"id","status":"pending","diff":…}`.
 pub async fn queue(State(state): State<AppState>, ctx: Ctx, bytes: Bytes) -> AppResult<Response> {
     let b: QueueBody = body(&bytes, true)?;
-    let (p, diff) = promote::queue(&state, &ctx, &b.app, &b.flags, &b.reason, None).await?;
+    let (p, diff) =
+        promote::queue(&state, &ctx.caller(), &b.app, &b.flags, &b.reason, None).await?;
     let record = promote::find(&state, p.id).await?;
     let review = state.store.promotion_review(&record).await?;
     Ok((
@@ -265,7 +266,7 @@ pub async fn approve(
     bytes: Bytes,
 ) -> AppResult<Json<Approved>> {
     let b: ApproveBody = body(&bytes, false)?;
-    let applied = promote::approve(&state, &ctx, id, b.content_hash.as_deref()).await?;
+    let applied = promote::approve(&state, &ctx.caller(), id, b.content_hash.as_deref()).await?;
     Ok(Json(Approved {
         id,
         status: PromotionStatus::Applied,
@@ -290,7 +291,7 @@ pub async fn reject(
     bytes: Bytes,
 ) -> AppResult<Json<PromotionView>> {
     let b: ReasonBody = body(&bytes, true)?;
-    let record = promote::reject(&state, &ctx, id, &b.reason).await?;
+    let record = promote::reject(&state, &ctx.caller(), id, &b.reason).await?;
     Ok(Json(promotion_json(&record, None)))
 }
 
@@ -302,7 +303,7 @@ pub async fn kill(
     bytes: Bytes,
 ) -> AppResult<Json<Killed>> {
     let b: ReasonBody = body(&bytes, true)?;
-    let killed = promote::kill(&state, &ctx, &app, &key, &b.reason).await?;
+    let killed = promote::kill(&state, &ctx.caller(), &app, &key, &b.reason).await?;
     Ok(Json(Killed {
         app: killed.app,
         key: killed.key,
@@ -322,7 +323,7 @@ pub async fn restore(
     bytes: Bytes,
 ) -> AppResult<Response> {
     let b: ReasonBody = body(&bytes, true)?;
-    let p = promote::restore(&state, &ctx, &app, &key, &b.reason).await?;
+    let p = promote::restore(&state, &ctx.caller(), &app, &key, &b.reason).await?;
     let record = promote::find(&state, p.id).await?;
     let mut answer = promotion_json(&record, None);
     answer.review = Some(json!(state.store.promotion_review(&record).await?));

@@ -8,15 +8,14 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use raxx_core::Env;
-use raxx_core::audit::{AuditEvent, Outcome};
-use raxx_core::config::Resolved;
-use raxx_core::flags::{FileFormat, FlagChange, FlagsFileError, parse_flags_file};
+use raxx_core::audit::Outcome;
+use raxx_core::flags::{FileFormat, FlagChange};
 use raxx_store::flags::FlagState;
-use raxx_store::{Store, StoreError};
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
+
+use raxx_actions::flags::{ApplyError, apply_flags_file};
 
 use super::{authorize_app, known_app};
 use crate::kernel::apidoc::AnyJson;
@@ -25,86 +24,7 @@ use crate::kernel::error::AppError;
 use crate::kernel::error::AppResult;
 use crate::kernel::extract::BODY_LIMIT;
 use crate::kernel::state::AppState;
-
-/// Why a flags file was not applied. Every refusal is audited before it is returned.
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    #[error(
-        "env_mismatch: flags files are applied on the staging console only; this is the {0} console, where flags change through promotions"
-    )]
-    NotStaging(Env),
-    #[error("{0}")]
-    File(FlagsFileError),
-    #[error("the file is for the app `{file_app}`, but it is being applied to `{target}`")]
-    WrongApp { file_app: String, target: String },
-    #[error("`{0}` is not an app of this console (add it to [[apps]] in the config)")]
-    UnknownApp(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Parse `text` and replace its app's flag state, audited by `event` (action `flag.apply`).
-/// `target` is the app the caller means (the URL's); the file's `app` must equal it.
-pub async fn apply_flags_file(
-    store: &Store,
-    cfg: &Resolved,
-    target: Option<&str>,
-    text: &str,
-    format: FileFormat,
-    by: &str,
-    event: AuditEvent,
-) -> Result<(Vec<FlagChange>, FlagState), ApplyError> {
-    let checked = check_file(cfg, target, text, format);
-    let flags = match checked {
-        Ok(flags) => flags,
-        Err(refusal) => {
-            let mut refused = event
-                .reason(refusal.to_string())
-                .with("format", format!("{format:?}").to_lowercase());
-            refused.outcome = match refusal {
-                ApplyError::NotStaging(_) => Outcome::Denied,
-                _ => Outcome::Error,
-            };
-            // A denial row has the one denial layout (`crate::kernel::gate::denial_row`).
-            if let ApplyError::NotStaging(_) = refusal {
-                refused = refused.with(crate::kernel::gate::DENIAL_KEY, "env_mismatch");
-            }
-            if let Some(app) = target {
-                refused = refused.app(app);
-            }
-            if let ApplyError::File(e) = &refusal {
-                refused = refused.with("line", e.line.map(|l| l as i64));
-            }
-            store.audit(refused).await?;
-            return Err(refusal);
-        }
-    };
-    Ok(store.apply_flags_state(&flags, by, event).await?)
-}
-
-fn check_file(
-    cfg: &Resolved,
-    target: Option<&str>,
-    text: &str,
-    format: FileFormat,
-) -> Result<raxx_core::flags::AppFlags, ApplyError> {
-    if cfg.env != Env::Staging {
-        return Err(ApplyError::NotStaging(cfg.env));
-    }
-    let flags = parse_flags_file(text, format).map_err(ApplyError::File)?;
-    if let Some(target) = target
-        && target != flags.app
-    {
-        return Err(ApplyError::WrongApp {
-            file_app: flags.app,
-            target: target.to_owned(),
-        });
-    }
-    if cfg.app(&flags.app).is_none_or(|a| a.env != cfg.env) {
-        return Err(ApplyError::UnknownApp(flags.app));
-    }
-    Ok(flags)
-}
+use raxx_actions::Kind;
 
 /// A flag's key and version.
 #[derive(Serialize, ToSchema)]
@@ -187,7 +107,7 @@ pub async fn put_flags(
     headers: HeaderMap,
     body: Body,
 ) -> AppResult<Response> {
-    authorize_app(&state, &ctx, &app).await?;
+    authorize_app(&state, &ctx.caller(), &app).await?;
     known_app(&state, &app)?;
     let format = match headers
         .get(header::CONTENT_TYPE)
@@ -195,7 +115,7 @@ pub async fn put_flags(
     {
         None => FileFormat::Json,
         Some(ct) => FileFormat::from_content_type(ct).ok_or_else(|| AppError::Conflict {
-            status: 415,
+            kind: Kind::Unsupported,
             code: "unsupported_media_type",
             message: format!(
                 "Content-Type `{ct}` is not a flags file: use application/json, application/toml or application/yaml"
@@ -205,7 +125,7 @@ pub async fn put_flags(
     let bytes = to_bytes(body, BODY_LIMIT)
         .await
         .map_err(|_| AppError::Conflict {
-            status: 413,
+            kind: Kind::TooLarge,
             code: "too_large",
             message: format!("a flags file is at most {BODY_LIMIT} bytes"),
         })?;
@@ -268,7 +188,7 @@ pub async fn get_flags(
     ctx: Ctx,
     Path(app): Path<String>,
 ) -> AppResult<Json<FlagStateView>> {
-    authorize_app(&state, &ctx, &app).await?;
+    authorize_app(&state, &ctx.caller(), &app).await?;
     known_app(&state, &app)?;
     let flags = state.store.flag_state(&app).await?;
     let mut body = state_json(&state, &flags);

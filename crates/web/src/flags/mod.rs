@@ -7,7 +7,6 @@
 //! - [`promote`]: the actions behind both the promotion pages and their JSON twins;
 //! - [`source`]: reading the staging console's flag state from prod;
 //! - [`api`], [`pages`]: the JSON and HTML faces; [`view`]: how flags read on a page.
-
 pub mod api;
 pub mod apply;
 pub mod cors;
@@ -15,32 +14,25 @@ pub mod ofrep;
 pub(crate) mod page_cache;
 pub mod pages;
 pub mod playground;
-pub mod promote;
 mod review_view;
-pub mod source;
 pub mod usage;
 mod view;
 
 use axum::http::Method;
 use raxx_core::Env;
-use raxx_core::config::AppConfig;
-use raxx_core::gate::{Access, Class, KeyKind, Owner, Target};
-use raxx_core::promotion::PromotionError;
+use raxx_core::gate::{Access, Class, KeyKind};
 use raxx_core::rbac::Resource;
 
 use crate::kernel::apidoc::ApiDoc;
 use crate::kernel::apidoc::AppFlag;
 use crate::kernel::apidoc::IntId;
-use crate::kernel::ctx::Ctx;
-use crate::kernel::error::AppError;
-use crate::kernel::error::AppResult;
 use crate::kernel::route::Route;
 use crate::kernel::route::route;
-use crate::kernel::state::AppState;
 
-pub use apply::{ApplyError, apply_flags_file};
+pub use raxx_actions::flags::{
+    ApplyError, apply_flags_file, authorize_app, env_apps, known_app, promote,
+};
 pub use raxx_actions::flags::{CachedFlags, FlagCache};
-
 /// Every flags route. Reads of flag state need `console-flag-reader` (or a key of the
 /// app); promotions and the kill switch are prod-writes; applying a file is staging-only.
 pub fn routes() -> Vec<Route> {
@@ -84,69 +76,4 @@ pub fn routes() -> Vec<Route> {
         route!(POST "/promotions/{id}/approve", ProdWrite, Role(FLAG), "flag.promotion.approve", pages::approve),
         route!(POST "/promotions/{id}/reject", ProdWrite, Role(FLAG), "flag.promotion.reject", pages::reject),
     ]
-}
-
-/// The apps of this console's env, from config: every promotion query filters on them.
-pub fn env_apps(state: &AppState) -> Vec<String> {
-    state
-        .cfg
-        .config
-        .apps
-        .iter()
-        .filter(|a| a.env == state.env())
-        .map(|a| a.name.clone())
-        .collect()
-}
-
-/// An app of this console's env, or 404.
-pub(crate) fn known_app<'s>(state: &'s AppState, app: &str) -> AppResult<&'s AppConfig> {
-    state
-        .cfg
-        .app(app)
-        .filter(|a| a.env == state.env())
-        .ok_or_else(|| {
-            AppError::NotFound(format!(
-                "`{app}` is not an app of the {} console",
-                state.env()
-            ))
-        })
-}
-
-/// The app a request names, as an object of the gate: a key may only touch its own app,
-/// and nobody an app of the other env ([`Ctx::authorize`]; audited when refused). An app
-/// this console does not know has no env here: [`known_app`] answers 404 for it.
-pub(crate) async fn authorize_app(state: &AppState, ctx: &Ctx, app: &str) -> AppResult<()> {
-    let target = Target {
-        env: state.cfg.app(app).map(|a| a.env),
-        app: Some(app),
-        owner: Owner::Nobody,
-    };
-    ctx.authorize(state, target, &format!("the app {app}"))
-        .await
-}
-
-/// Promotion refusals as API errors: `self_approval` 403; `stale`, `not_pending`,
-/// `expired`, `content_changed` 409; a bad request 400.
-pub(crate) fn promotion_error(e: PromotionError) -> AppError {
-    let status = match e {
-        PromotionError::SelfApproval | PromotionError::InvitedReviewer { .. } => 403,
-        PromotionError::Stale { .. }
-        | PromotionError::NotPending(_)
-        | PromotionError::Expired
-        | PromotionError::ContentChanged => 409,
-        PromotionError::ReasonRequired | PromotionError::Invalid(_) => 400,
-    };
-    AppError::Conflict {
-        status,
-        code: e.code(),
-        message: e.to_string(),
-    }
-}
-
-/// The operator behind a session principal (promotions and kills are operator actions).
-pub(crate) fn operator(ctx: &Ctx) -> AppResult<(i64, String)> {
-    ctx.admin
-        .as_ref()
-        .map(|a| (a.id, a.email.clone()))
-        .ok_or_else(|| AppError::Internal("this action needs a signed-in operator".into()))
 }

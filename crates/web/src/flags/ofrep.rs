@@ -179,7 +179,7 @@ async fn configuration_inner(state: &AppState, ctx: &Ctx, headers: &HeaderMap) -
         },
     });
     let text = body.to_string();
-    let etag = format!("\"{}\"", &raxx_core::secret::hash_token(&text)[..16]);
+    let etag = format!("\"{}\"", &raxx_core::opaque::hash_token(&text)[..16]);
     let etag_value = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\""));
     let matched = headers
         .get(header::IF_NONE_MATCH)

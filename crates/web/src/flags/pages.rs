@@ -31,6 +31,7 @@ use crate::kernel::error::AppResult;
 use crate::kernel::state::AppState;
 use crate::kernel::views::Layout;
 use crate::kernel::views::redirect_with_flash;
+use raxx_actions::Kind;
 use raxx_actions::fmt_time;
 
 fn render(t: &impl Template) -> Response {
@@ -294,7 +295,7 @@ pub async fn restore(
     Path((app, key)): Path<(String, String)>,
     Form(f): Form<ReasonForm>,
 ) -> AppResult<Response> {
-    let p = promote::restore(&state, &ctx, &app, &key, &f.reason).await?;
+    let p = promote::restore(&state, &ctx.caller(), &app, &key, &f.reason).await?;
     Ok(redirect_with_flash(
         &format!("/promotions/{}", p.id),
         &format!(
@@ -317,7 +318,7 @@ pub async fn kill(
     Path((app, key)): Path<(String, String)>,
     Form(f): Form<ReasonForm>,
 ) -> AppResult<Response> {
-    let killed = promote::kill(&state, &ctx, &app, &key, &f.reason).await?;
+    let killed = promote::kill(&state, &ctx.caller(), &app, &key, &f.reason).await?;
     let msg = if killed.changed {
         format!(
             "{key} is disabled on {} ({app}): apps now get its default variant with reason DISABLED. Re-enabling goes through a promotion.",
@@ -466,7 +467,7 @@ async fn new_promotion_page(
     app: String,
     form: PromotionFormView,
 ) -> AppResult<Response> {
-    let proposal = match promote::proposal(state, &app).await {
+    let proposal = match promote::proposal(state, &app).await.map_err(AppError::from) {
         Ok(p) => p,
         Err(AppError::Conflict {
             code: "staging_source",
@@ -535,7 +536,9 @@ pub async fn queue(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> AppR
             _ => {}
         }
     }
-    let queued = promote::queue(&state, &ctx, &app, &keys, &reason, view.as_deref()).await;
+    let queued = promote::queue(&state, &ctx.caller(), &app, &keys, &reason, view.as_deref())
+        .await
+        .map_err(AppError::from);
     let p = match queued {
         Ok((p, _)) => p,
         // A refusal about what was submitted: the form again, with the ticked flags and
@@ -543,7 +546,7 @@ pub async fn queue(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> AppR
         Err(
             e @ (AppError::Invalid(_)
             | AppError::Conflict {
-                status: 400 | 409 | 422,
+                kind: Kind::BadRequest | Kind::Conflict | Kind::Unprocessable,
                 ..
             }),
         ) if !app.is_empty() && promotable_apps(&state).contains(&app) => {
@@ -725,11 +728,14 @@ pub async fn approve(
     Form(f): Form<ApproveForm>,
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
-    let applied = match promote::approve(&state, &ctx, id, Some(&f.content_hash)).await {
+    let applied = match promote::approve(&state, &ctx.caller(), id, Some(&f.content_hash))
+        .await
+        .map_err(AppError::from)
+    {
         Ok(a) => a,
         // Stale, expired, changed or decided meanwhile: the promotion itself, saying why.
         Err(AppError::Conflict {
-            status: 409,
+            kind: Kind::Conflict,
             code,
             message,
         }) => {
@@ -771,13 +777,16 @@ pub async fn reject(
     Form(f): Form<ReasonForm>,
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
-    match promote::reject(&state, &ctx, id, &f.reason).await {
+    match promote::reject(&state, &ctx.caller(), id, &f.reason)
+        .await
+        .map_err(AppError::from)
+    {
         Ok(_) => {}
         // A reason to fix: the promotion again, with what was typed and the field marked.
         Err(
             AppError::Invalid(message)
             | AppError::Conflict {
-                status: 400,
+                kind: Kind::BadRequest,
                 message,
                 ..
             },
@@ -786,7 +795,7 @@ pub async fn reject(
         }
         // Decided or expired meanwhile: the promotion, saying so.
         Err(AppError::Conflict {
-            status: 409,
+            kind: Kind::Conflict,
             message,
             ..
         }) => {

@@ -166,7 +166,7 @@ pub async fn evaluate(
     app: &str,
     req: Request<'_>,
 ) -> Result<Answer, PlaygroundError> {
-    known_app(state, app)?;
+    known_app(state, app).map_err(AppError::from)?;
     let context = match req.context {
         Value::Object(map) => EvaluationContext::from_map(map)
             .map_err(|e| FieldError::invalid("context", format!("context: {}", e.details)))?,

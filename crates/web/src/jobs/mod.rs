@@ -12,8 +12,9 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use raxx_core::audit::Outcome;
 use raxx_core::gate::{Access, Class};
+use raxx_core::jobs::JOB_NAMES;
 use raxx_core::rbac::Resource;
-use raxx_store::jobs::{JOB_NAMES, JobRun, PublishedSchedule, RunOutcome};
+use raxx_store::jobs::{JobRun, PublishedSchedule, RunOutcome};
 use serde::Serialize;
 use utoipa::ToSchema;
 

@@ -87,6 +87,8 @@ impl Ctx {
             env: self.env,
             principal: self.principal.clone(),
             actor: self.actor(),
+            admin_id: self.admin_id(),
+            admin_email: self.admin.as_ref().map(|a| a.email.clone()),
             session_id: self.session.as_ref().map(|s| s.id.clone()),
             request_id: self.request_id.clone(),
             ip: self.ip.clone(),

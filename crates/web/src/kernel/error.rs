@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use raxx_actions::Kind;
+pub use raxx_actions::Kind;
 use raxx_core::gate::Denial;
 use raxx_store::StoreError;
 
@@ -17,10 +17,10 @@ pub enum AppError {
     Invalid(String),
     #[error("{0}")]
     NotFound(String),
-    /// A state conflict with a stable code (`stale`, `self_approval`, ...).
+    /// A refusal with a stable code (`stale`, `self_approval`, ...) and its [`Kind`].
     #[error("{message}")]
     Conflict {
-        status: u16,
+        kind: Kind,
         code: &'static str,
         message: String,
     },
@@ -51,10 +51,7 @@ impl AppError {
             ),
             AppError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid"),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            AppError::Conflict { status, code, .. } => (
-                StatusCode::from_u16(*status).unwrap_or(StatusCode::CONFLICT),
-                code,
-            ),
+            AppError::Conflict { kind, code, .. } => (status_of(*kind), code),
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -80,7 +77,7 @@ impl From<raxx_actions::Error> for AppError {
                 code,
                 message,
             } => AppError::Conflict {
-                status: status_of(kind).as_u16(),
+                kind,
                 code,
                 message,
             },
@@ -99,6 +96,7 @@ pub fn status_of(kind: Kind) -> StatusCode {
         Kind::Gone => StatusCode::NOT_FOUND,
         Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Kind::Unsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Kind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
         Kind::Throttled => StatusCode::TOO_MANY_REQUESTS,
         Kind::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
         Kind::Upstream => StatusCode::BAD_GATEWAY,

@@ -6,7 +6,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
 
-use super::error::AppError;
+use super::error::{AppError, Kind};
 
 /// Largest request body anywhere (a flags file is the largest thing we accept); the
 /// router refuses a larger one with 413 before any extractor reads it.
@@ -32,25 +32,24 @@ where
 }
 
 fn rejected(rejection: JsonRejection) -> AppError {
-    let status = rejection.status().as_u16();
     let message = rejection.body_text();
-    match status {
+    match rejection.status().as_u16() {
         413 => AppError::Conflict {
-            status,
+            kind: Kind::TooLarge,
             code: "too_large",
             message,
         },
         415 => AppError::Conflict {
-            status,
+            kind: Kind::Unsupported,
             code: "unsupported_media_type",
             message,
         },
-        400 => AppError::Invalid(message),
         // 422: JSON of the wrong shape; the status says so, the code is `invalid`.
-        _ => AppError::Conflict {
-            status,
+        422 => AppError::Conflict {
+            kind: Kind::Unprocessable,
             code: "invalid",
             message,
         },
+        _ => AppError::Invalid(message),
     }
 }

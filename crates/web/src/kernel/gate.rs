@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use raxx_core::Env;
 use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::gate::{Access, Csrf, Denial, GateInput, Principal, decide};
+use raxx_core::opaque::constant_time_eq;
 use raxx_core::rbac::EffectiveRoles;
-use raxx_core::secret::constant_time_eq;
 use raxx_store::admins::Admin;
 use raxx_store::sessions::Session;
 
@@ -23,6 +23,7 @@ use crate::kernel::route::Route;
 use crate::kernel::route::Surface;
 use crate::kernel::route::route_template;
 use crate::kernel::state::AppState;
+use raxx_actions::Kind;
 
 /// Largest form body the gate buffers to read `_csrf` and `_target_env`.
 const FORM_LIMIT: usize = 256 * 1024;
@@ -161,7 +162,7 @@ pub async fn run(state: AppState, route: &'static Route, req: Request, next: Nex
                 Ok(b) => b,
                 Err(_) => {
                     return AppError::Conflict {
-                        status: 413,
+                        kind: Kind::TooLarge,
                         code: "too_large",
                         message: "the form is too large".into(),
                     }

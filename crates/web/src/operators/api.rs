@@ -72,7 +72,7 @@ pub async fn revoke_session(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> AppResult<Json<SessionRevoked>> {
-    crate::operators::ops::revoke_session(&state, &ctx, &id).await?;
+    raxx_actions::operators::revoke_session(&state, &ctx.caller(), &id).await?;
     Ok(Json(SessionRevoked { id, revoked: true }))
 }
 
@@ -149,7 +149,8 @@ pub async fn create_invite(
 ) -> AppResult<Response> {
     let Json(body) = body.map_err(|e| AppError::invalid(e.body_text()))?;
     let (url, id) =
-        crate::operators::ops::create_invite(&state, &ctx, &body.email, &body.group).await?;
+        raxx_actions::operators::create_invite(&state, &ctx.caller(), &body.email, &body.group)
+            .await?;
     Ok((StatusCode::CREATED, Json(InviteCreated { id, url })).into_response())
 }
 
@@ -158,7 +159,7 @@ pub async fn revoke_invite(
     ctx: Ctx,
     Path(id): Path<i64>,
 ) -> AppResult<Json<InviteRevoked>> {
-    crate::operators::ops::revoke_invite(&state, &ctx, id).await?;
+    raxx_actions::operators::revoke_invite(&state, &ctx.caller(), id).await?;
     Ok(Json(InviteRevoked { id, revoked: true }))
 }
 
@@ -167,7 +168,8 @@ pub async fn disable_operator(
     ctx: Ctx,
     Path(id): Path<i64>,
 ) -> AppResult<Json<OperatorState>> {
-    let ended = crate::operators::ops::set_operator_disabled(&state, &ctx, id, true).await?;
+    let ended =
+        raxx_actions::operators::set_operator_disabled(&state, &ctx.caller(), id, true).await?;
     Ok(Json(OperatorState {
         id,
         disabled: true,
@@ -181,7 +183,7 @@ pub async fn enable_operator(
     ctx: Ctx,
     Path(id): Path<i64>,
 ) -> AppResult<Json<OperatorState>> {
-    crate::operators::ops::set_operator_disabled(&state, &ctx, id, false).await?;
+    raxx_actions::operators::set_operator_disabled(&state, &ctx.caller(), id, false).await?;
     Ok(Json(OperatorState {
         id,
         disabled: false,
@@ -194,7 +196,7 @@ pub async fn remove_membership(
     ctx: Ctx,
     Path((id, group)): Path<(i64, String)>,
 ) -> AppResult<Json<MembershipRemoved>> {
-    crate::operators::ops::remove_membership(&state, &ctx, id, &group).await?;
+    raxx_actions::operators::remove_membership(&state, &ctx.caller(), id, &group).await?;
     Ok(Json(MembershipRemoved {
         id,
         group,

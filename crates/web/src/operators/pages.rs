@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use raxx_core::rbac::{Level, Resource};
 use serde::Deserialize;
 
-use super::ops;
 use crate::kernel::ctx::Ctx;
 use crate::kernel::error::AppError;
 use crate::kernel::error::AppResult;
@@ -72,7 +71,7 @@ pub async fn revoke_session(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    ops::revoke_session(&state, &ctx, &id).await?;
+    raxx_actions::operators::revoke_session(&state, &ctx.caller(), &id).await?;
     let own = ctx.session.as_ref().is_some_and(|s| s.id == id);
     Ok(if own {
         Redirect::to("/login").into_response()
@@ -128,7 +127,7 @@ pub async fn operators(State(state): State<AppState>, ctx: Ctx) -> AppResult<Res
     }
     // Removing a membership is an invite-resource write; config-made memberships stay.
     let can_remove = ctx.can_write(Resource::Invite);
-    let local_groups = crate::signin::identity::invitable_groups(&state).await?;
+    let local_groups = raxx_actions::identity::invitable_groups(&state).await?;
     let ids: HashMap<String, i64> = rows.iter().map(|r| (r.email.clone(), r.id)).collect();
     let groups = state
         .store
@@ -168,7 +167,8 @@ pub async fn disable_operator(
     ctx: Ctx,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
-    let ended = ops::set_operator_disabled(&state, &ctx, id, true).await?;
+    let ended =
+        raxx_actions::operators::set_operator_disabled(&state, &ctx.caller(), id, true).await?;
     Ok(redirect_with_flash(
         "/operators",
         &format!("Operator disabled; {ended} session(s) ended."),
@@ -180,7 +180,7 @@ pub async fn remove_membership(
     ctx: Ctx,
     Path((id, group)): Path<(i64, String)>,
 ) -> AppResult<Response> {
-    ops::remove_membership(&state, &ctx, id, &group).await?;
+    raxx_actions::operators::remove_membership(&state, &ctx.caller(), id, &group).await?;
     Ok(redirect_with_flash(
         "/operators",
         &format!("Removed from {group}; their roles change on their next request."),
@@ -192,7 +192,7 @@ pub async fn enable_operator(
     ctx: Ctx,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
-    ops::set_operator_disabled(&state, &ctx, id, false).await?;
+    raxx_actions::operators::set_operator_disabled(&state, &ctx.caller(), id, false).await?;
     Ok(redirect_with_flash("/operators", "Operator enabled."))
 }
 
@@ -267,7 +267,7 @@ async fn invites_page(
             accepted: i.accepted_at.map(fmt_time).unwrap_or_default(),
         })
         .collect();
-    let invitable = crate::signin::identity::invitable_groups(state).await?;
+    let invitable = raxx_actions::identity::invitable_groups(state).await?;
     let env = state.env();
     let groups = state
         .store
@@ -332,7 +332,10 @@ pub async fn create_invite(
         };
         return invites_page(&state, &ctx, None, form).await;
     }
-    match ops::create_invite(&state, &ctx, &f.email, &f.group).await {
+    match raxx_actions::operators::create_invite(&state, &ctx.caller(), &f.email, &f.group)
+        .await
+        .map_err(AppError::from)
+    {
         Ok((url, _)) => invites_page(&state, &ctx, Some(url), InviteFormView::default()).await,
         // A refusal about the input re-renders the form with what was typed, marked.
         Err(e @ (AppError::Invalid(_) | AppError::Conflict { .. })) => {
@@ -360,6 +363,6 @@ pub async fn revoke_invite(
     ctx: Ctx,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
-    ops::revoke_invite(&state, &ctx, id).await?;
+    raxx_actions::operators::revoke_invite(&state, &ctx.caller(), id).await?;
     Ok(redirect_with_flash("/invites", "Invite revoked."))
 }

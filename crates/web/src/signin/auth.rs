@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::config::{normalise_email, plausible_email};
-use raxx_core::secret::{constant_time_eq, hash_token};
+use raxx_core::opaque::{constant_time_eq, hash_token};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -24,6 +24,7 @@ use crate::kernel::error::AppResult;
 use crate::kernel::extract::ApiJson;
 use crate::kernel::state::AppState;
 use crate::kernel::views::Layout;
+use raxx_actions::Kind;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -117,7 +118,8 @@ pub const MAX_FAILURES_PER_IP_HOUR: i64 = raxx_core::throttle::MAX_PER_SOURCE;
 
 /// Refuse a sign-in or enrolment attempt once this address failed too often.
 async fn throttle(state: &AppState, ctx: &Ctx, email: &str, ip: Option<&str>) -> AppResult<()> {
-    crate::signin::identity::check_attempt(state, ctx.route, email, ip).await
+    let route = crate::kernel::route::route_template(ctx.route);
+    Ok(raxx_actions::identity::check_attempt(state, &route, email, ip).await?)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -143,7 +145,7 @@ pub async fn register_start(
         let invite = state.store.invite_by_token(token).await?.ok_or_else(|| {
             AppError::invalid("this invite link is not valid any more (used, revoked or expired)")
         })?;
-        crate::signin::identity::check_redeemable(&state, &invite, ip.as_deref()).await?;
+        raxx_actions::identity::check_redeemable(&state, &invite, ip.as_deref()).await?;
         if state.store.admin_by_email(&invite.email).await?.is_some() {
             return Err(crate::signin::passkeys::existing_operator_refusal());
         }
@@ -181,7 +183,7 @@ pub async fn register_start(
                 .with(crate::kernel::gate::DENIAL_KEY, "forbidden")
                 .with("email", email.clone());
             ev.ip = ip.clone();
-            crate::signin::identity::record_failure(&state, &email, ip.as_deref(), ev).await?;
+            raxx_actions::identity::record_failure(&state, &email, ip.as_deref(), ev).await?;
             // One message for every case, so the form does not reveal which addresses are listed.
             return Err(AppError::Denied(raxx_core::gate::Denial::Forbidden {
                 message: "bootstrap enrolment refused: check the email and the enrolment code (an address that already has a passkey signs in instead)".into(),
@@ -280,15 +282,16 @@ pub async fn register_finish(
             .await?
             .ok_or_else(|| AppError::invalid("this invite was revoked or used meanwhile"))?;
         // Re-checked at redemption: still a new address, a creator who may still invite.
-        if let Some(refusal) = crate::signin::identity::redemption_refusal(&state, &invite).await? {
+        if let Some(refusal) = raxx_actions::identity::redemption_refusal(&state, &invite).await? {
             tx.rollback().await?;
-            return Err(crate::signin::identity::refuse_redemption(
+            return Err(raxx_actions::identity::refuse_redemption(
                 &state,
                 &invite,
                 refusal,
                 ip.as_deref(),
             )
-            .await);
+            .await
+            .into());
         }
         invited_by = Some(invite.created_by);
         (invite.group_name, "invite")
@@ -383,9 +386,9 @@ pub async fn login_start(
             .target("operator", email.clone())
             .reason("no usable passkey for this email");
         ev.ip = ctx.ip.clone();
-        crate::signin::identity::record_anonymous_failure(
+        raxx_actions::identity::record_anonymous_failure(
             &state,
-            ctx.route,
+            &crate::kernel::route::route_template(ctx.route),
             "unknown_account",
             &email,
             ctx.ip.as_deref(),
@@ -466,11 +469,11 @@ pub async fn login_finish(
             ev.ip = ip.clone();
             if regression {
                 // A possibly cloned authenticator: always a chained row of its own.
-                crate::signin::identity::record_failure(&state, &email, ip.as_deref(), ev).await?;
+                raxx_actions::identity::record_failure(&state, &email, ip.as_deref(), ev).await?;
             } else {
-                crate::signin::identity::record_anonymous_failure(
+                raxx_actions::identity::record_anonymous_failure(
                     &state,
-                    ctx.route,
+                    &crate::kernel::route::route_template(ctx.route),
                     "bad_assertion",
                     &email,
                     ip.as_deref(),
@@ -564,7 +567,7 @@ pub async fn invite_page(
         };
         // 404 as before (the link leads nowhere now), with words that say why.
         return Err(AppError::Conflict {
-            status: 404,
+            kind: Kind::Gone,
             code: "invite_unusable",
             message,
         });

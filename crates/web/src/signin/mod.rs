@@ -2,6 +2,5 @@
 //! that throttle and refuse.
 
 pub mod auth;
-pub mod identity;
 pub mod login_link;
 pub mod passkeys;

@@ -42,6 +42,7 @@ use crate::kernel::views::Layout;
 use crate::kernel::views::redirect_with_flash;
 use crate::kernel::views::render;
 use crate::signin::auth::Ceremony;
+use raxx_actions::Kind;
 use raxx_actions::fmt_time;
 
 /// An operator without any passkey (signed in by a login link) may add a first one within
@@ -71,7 +72,7 @@ pub fn routes() -> Vec<Route> {
 /// The refusal every anonymous registration gives for an address that has an operator.
 pub fn existing_operator_refusal() -> AppError {
     AppError::Conflict {
-        status: 409,
+        kind: Kind::Conflict,
         code: "operator_exists",
         message: "this address already has an operator: a passkey is added to it only by that operator, signed in, from \"Your passkeys\"".into(),
     }
@@ -139,7 +140,7 @@ pub async fn step_up_start(State(state): State<AppState>, ctx: Ctx) -> AppResult
         .collect();
     if passkeys.is_empty() {
         return Err(AppError::Conflict {
-            status: 409,
+            kind: Kind::Conflict,
             code: "no_passkey",
             message: "you have no passkey to confirm with; add your first passkey directly (within 10 minutes of signing in)".into(),
         });
@@ -396,7 +397,7 @@ async fn step_up_needed(state: &AppState, ctx: &Ctx, none: bool) -> AppResult<Ap
     };
     audit_denied(state, ctx, "passkey.add", "step_up_required", message).await?;
     Ok(AppError::Conflict {
-        status: 403,
+        kind: Kind::Forbidden,
         code: "step_up_required",
         message: message.into(),
     })
@@ -475,7 +476,7 @@ pub async fn register_finish(
         )
         .await?;
         return Err(AppError::Conflict {
-            status: 409,
+            kind: Kind::Conflict,
             code: "duplicate",
             message: "this authenticator's passkey is already registered".into(),
         });
@@ -564,7 +565,7 @@ async fn remove(state: &AppState, ctx: &Ctx, id: i64) -> AppResult<(StoredPasske
             )
             .await?;
         return Err(AppError::Conflict {
-            status: 409,
+            kind: Kind::Conflict,
             code: "last_passkey",
             message: "this is your only passkey: add a backup passkey first, then remove this one"
                 .into(),

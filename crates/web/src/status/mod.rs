@@ -95,16 +95,18 @@ pub fn display_url(raw: &str) -> String {
     }
 }
 
-/// A result older than this is no longer the check's state: three missed polls, and at
-/// least 90 s (the default poll runs every 30 s).
+/// A result older than this is no longer the check's state ([`raxx_core::uptime::stale_after_ms`]).
 pub fn stale_after_ms(check: &CheckConfig) -> i64 {
-    (check.interval_seconds.saturating_mul(3) as i64 * 1000).max(90_000)
+    raxx_core::uptime::stale_after_ms(check.interval_seconds)
 }
 
-/// The cell's state from its last result, if any, at `now`.
+/// The cell's state from its last result, if any, at `now`: the result's, while it is
+/// current ([`raxx_core::uptime::is_current`]).
 pub fn cell_state(last: Option<&CheckResult>, check: &CheckConfig, now: i64) -> CellState {
     match last {
-        Some(r) if now - r.at <= stale_after_ms(check) => r.status.into(),
+        Some(r) if raxx_core::uptime::is_current(r.at, check.interval_seconds, now) => {
+            r.status.into()
+        }
         _ => CellState::Unknown,
     }
 }

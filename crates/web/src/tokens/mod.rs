@@ -480,9 +480,9 @@ fn token_row(t: &Token, now: i64, env: raxx_core::Env) -> TokenRow {
             .map(|d| format!("{d} days"))
             .unwrap_or_else(|| "none".into()),
         expires: t.expires_at.map(fmt_time).unwrap_or_default(),
-        state_label: t.state.label(),
+        state_label: inventory::state_label(t.state),
         state_short: t.state.as_str().replace('_', " "),
-        state_class: t.state.css(),
+        state_class: inventory::state_css(t.state),
         notes,
         has_previous: t.previous.is_some(),
         versions: t.versions.iter().map(version_row).collect(),

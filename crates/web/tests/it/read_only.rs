@@ -25,7 +25,7 @@ async fn serve_as_is(db_url: &str) -> (String, tokio::sync::oneshot::Sender<()>)
     );
     let cfg = Config::parse(&text, |_| None).unwrap().resolve().unwrap();
     let store = Store::connect(db_url, Env::Staging).await.expect("connect");
-    let enrol = Some(raxx_core::secret::hash_token("test-enrol-code"));
+    let enrol = Some(raxx_core::opaque::hash_token("test-enrol-code"));
     let state = AppState::new(cfg, store, enrol).unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {

@@ -265,7 +265,7 @@ async fn run_now_is_a_gated_audited_write_of_job() {
         // The page: the jobs, and "Run now" only for those who may.
         let (status, html) = get(&staging, &qa, "/jobs").await;
         assert_eq!(status, 200);
-        for job in raxx_store::jobs::JOB_NAMES {
+        for job in raxx_core::jobs::JOB_NAMES {
             assert!(html.contains(job), "{job} missing");
         }
         assert!(html.contains("/jobs/status-poll/run"));

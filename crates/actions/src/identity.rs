@@ -4,16 +4,15 @@
 
 use raxx_core::audit::{AuditEvent, Outcome};
 use raxx_core::invite::{InviteFacts, InviteRefusal};
-use raxx_core::rbac::EnvScope;
+use raxx_core::rbac::invitable_in;
 use raxx_core::rbac::{EffectiveRoles, Resource};
 use raxx_core::throttle;
 use raxx_store::anon_denials::AnonDenial;
 use raxx_store::auth::Invite;
 
-use crate::kernel::error::AppError;
-use crate::kernel::error::AppResult;
-use crate::kernel::route::Route;
-use crate::kernel::state::AppState;
+use crate::console::Console;
+use crate::error::Kind;
+use crate::error::{Error, Result};
 
 /// The source an attempt is counted under: the client address, as the gate resolved it.
 fn source(ip: Option<&str>) -> &str {
@@ -24,11 +23,11 @@ fn source(ip: Option<&str>) -> &str {
 /// account or overall (audited as `auth.rate_limited`). The account as a whole is never
 /// locked: see [`record_failure`] for its back-off.
 pub async fn check_attempt(
-    state: &AppState,
-    route: &Route,
+    state: &Console,
+    route: &str,
     account: &str,
     ip: Option<&str>,
-) -> AppResult<()> {
+) -> Result<()> {
     let failures = state.store.auth_failures(account, source(ip)).await?;
     let Err(refusal) = throttle::decide_attempt(&failures) else {
         return Ok(());
@@ -36,11 +35,11 @@ pub async fn check_attempt(
     let mut ev = AuditEvent::new("anonymous", "auth.rate_limited", Outcome::Denied)
         .target("operator", account.to_string())
         .reason(refusal.as_str())
-        .with("route", crate::kernel::route::route_template(route));
+        .with("route", route.to_string());
     ev.ip = ip.map(str::to_string);
     // Nobody is signed in: aggregated like the gate's anonymous denials (a throttled flood
     // is one chained row per source and interval, plus one summary row).
-    let template = crate::kernel::route::route_template(route);
+    let template = route.to_string();
     state
         .store
         .audit_anon_refusal(
@@ -53,8 +52,8 @@ pub async fn check_attempt(
             ev,
         )
         .await?;
-    Err(AppError::Conflict {
-        status: 429,
+    Err(Error::Conflict {
+        kind: Kind::Throttled,
         code: "rate_limited",
         message: match refusal {
             throttle::Refusal::AccountSource => {
@@ -72,11 +71,11 @@ pub async fn check_attempt(
 /// the account's back-off: failures for this account from other sources slow every
 /// further failure down, so a distributed guess gets slower without locking anyone out.
 pub async fn record_failure(
-    state: &AppState,
+    state: &Console,
     account: &str,
     ip: Option<&str>,
     event: AuditEvent,
-) -> AppResult<()> {
+) -> Result<()> {
     let src = source(ip);
     let before = state.store.auth_failures(account, src).await?;
     state.store.audit_auth_failure(account, src, event).await?;
@@ -89,15 +88,15 @@ pub async fn record_failure(
 /// (interval, source, route, `code`) like the gate's anonymous denials — the first in
 /// full, the rest as one summary row (`raxx_store::anon_denials`).
 pub async fn record_anonymous_failure(
-    state: &AppState,
-    route: &Route,
+    state: &Console,
+    route: &str,
     code: &'static str,
     account: &str,
     ip: Option<&str>,
     event: AuditEvent,
-) -> AppResult<()> {
+) -> Result<()> {
     let before = state.store.auth_failures(account, source(ip)).await?;
-    let template = crate::kernel::route::route_template(route);
+    let template = route.to_string();
     let action = event.action.clone();
     state
         .store
@@ -127,12 +126,12 @@ async fn back_off(before: &throttle::Failures) {
 }
 
 /// Groups an invite may name on this console (see [`invitable_groups`]).
-async fn group_invitable(state: &AppState, group: &str) -> AppResult<bool> {
+async fn group_invitable(state: &Console, group: &str) -> Result<bool> {
     Ok(invitable_groups(state).await?.iter().any(|g| g == group))
 }
 
 /// Does operator `id` still hold the invite role at this console's write level?
-pub async fn may_invite(state: &AppState, email: &str) -> AppResult<bool> {
+pub async fn may_invite(state: &Console, email: &str) -> Result<bool> {
     let grants = state.store.grants_for(email).await?;
     Ok(EffectiveRoles::from_grants(state.env(), &grants)
         .has(Resource::Invite, raxx_core::gate::write_level(state.env())))
@@ -140,12 +139,12 @@ pub async fn may_invite(state: &AppState, email: &str) -> AppResult<bool> {
 
 /// The facts about `email`, `group` and the creator `creator_id`, read now.
 pub async fn invite_facts(
-    state: &AppState,
+    state: &Console,
     email: &str,
     group: &str,
     creator_id: i64,
     other_pending: bool,
-) -> AppResult<InviteFacts> {
+) -> Result<InviteFacts> {
     let creator = state.store.admin_by_id(creator_id).await?;
     let (creator_disabled, creator_may_invite) = match &creator {
         Some(c) => (c.disabled, may_invite(state, &c.email).await?),
@@ -162,11 +161,11 @@ pub async fn invite_facts(
 
 /// The API error for an invite refusal: `409` for the address and the creator's
 /// authority, `400` for a group that cannot be invited into.
-pub fn invite_error(r: InviteRefusal, email: &str, group: &str) -> AppError {
-    AppError::Conflict {
-        status: match r {
-            InviteRefusal::GroupNotInvitable => 400,
-            _ => 409,
+pub fn invite_error(r: InviteRefusal, email: &str, group: &str) -> Error {
+    Error::Conflict {
+        kind: match r {
+            InviteRefusal::GroupNotInvitable => Kind::BadRequest,
+            _ => Kind::Conflict,
         },
         code: r.code(),
         message: r.message(email, group),
@@ -174,10 +173,7 @@ pub fn invite_error(r: InviteRefusal, email: &str, group: &str) -> AppError {
 }
 
 /// Why `invite` cannot be redeemed now, if it cannot (reads only).
-pub async fn redemption_refusal(
-    state: &AppState,
-    invite: &Invite,
-) -> AppResult<Option<InviteRefusal>> {
+pub async fn redemption_refusal(state: &Console, invite: &Invite) -> Result<Option<InviteRefusal>> {
     let facts = invite_facts(
         state,
         &invite.email,
@@ -192,15 +188,15 @@ pub async fn redemption_refusal(
 /// Audit a refused redemption (`invite.accept` denied) and return its API error. Call it
 /// outside any open transaction.
 pub async fn refuse_redemption(
-    state: &AppState,
+    state: &Console,
     invite: &Invite,
     refusal: InviteRefusal,
     ip: Option<&str>,
-) -> AppError {
+) -> Error {
     let mut ev = AuditEvent::new("anonymous", "invite.accept", Outcome::Denied)
         .target("invite", invite.id.to_string())
         .reason(refusal.message(&invite.email, &invite.group_name))
-        .with(crate::kernel::gate::DENIAL_KEY, refusal.code())
+        .with(raxx_core::audit::DENIAL_KEY, refusal.code())
         .with("email", invite.email.clone())
         .with("created_by", invite.created_by);
     ev.ip = ip.map(str::to_string);
@@ -211,11 +207,7 @@ pub async fn refuse_redemption(
 }
 
 /// May `invite` be redeemed now? Audits and refuses otherwise.
-pub async fn check_redeemable(
-    state: &AppState,
-    invite: &Invite,
-    ip: Option<&str>,
-) -> AppResult<()> {
+pub async fn check_redeemable(state: &Console, invite: &Invite, ip: Option<&str>) -> Result<()> {
     match redemption_refusal(state, invite).await? {
         None => Ok(()),
         Some(refusal) => Err(refuse_redemption(state, invite, refusal, ip).await),
@@ -224,18 +216,14 @@ pub async fn check_redeemable(
 
 /// Groups an invite may name on this console: groups with at least one grant usable
 /// here (a staging console never invites into a prod-only group).
-pub async fn invitable_groups(state: &AppState) -> AppResult<Vec<String>> {
+pub async fn invitable_groups(state: &Console) -> Result<Vec<String>> {
     let env = state.env();
     Ok(state
         .store
         .groups()
         .await?
         .into_iter()
-        .filter(|g| {
-            g.grants
-                .iter()
-                .any(|(_, scope)| scope.parse::<EnvScope>().is_ok_and(|s| s.covers(env)))
-        })
+        .filter(|g| invitable_in(g.grants.iter().map(|(_, scope)| scope.as_str()), env))
         .map(|g| g.name)
         .collect())
 }

@@ -1,5 +1,5 @@
 //! The actions behind both the promotion pages and their JSON twins: one implementation
-//! each. Queueing reads staging (through [`source`](super::source)) and prod, and binds the
+//! each. Queueing reads staging (through [`super::source`]) and prod, and binds the
 //! promotion to what was shown; approval, rejection and the kill switch are single
 //! audited transactions in the store. A restore after a kill queues a promotion of the
 //! prod definition with only `enabled = true`.
@@ -13,12 +13,11 @@ use raxx_store::flags::{Applied, FlagState, Killed, PromotionRecord};
 use raxx_store::now_ms;
 use sha2::{Digest, Sha256};
 
-use super::source::{StagingFlags, fetch_staging};
+use super::{StagingFlags, fetch_staging};
 use super::{env_apps, known_app, operator, promotion_error};
-use crate::kernel::ctx::Ctx;
-use crate::kernel::error::AppError;
-use crate::kernel::error::AppResult;
-use crate::kernel::state::AppState;
+use crate::actor::Caller;
+use crate::console::Console;
+use crate::error::{Error, Kind, Result};
 
 /// What "New promotion" shows: staging against prod, flag by flag.
 #[derive(Debug, Clone)]
@@ -35,7 +34,7 @@ pub struct Proposal {
 }
 
 /// Prod apps that promote from a staging app.
-pub fn promotable_apps(state: &AppState) -> Vec<String> {
+pub fn promotable_apps(state: &Console) -> Vec<String> {
     if state.env() != Env::Prod {
         return Vec::new();
     }
@@ -49,22 +48,22 @@ pub fn promotable_apps(state: &AppState) -> Vec<String> {
         .collect()
 }
 
-fn prod_only(state: &AppState) -> AppResult<()> {
+fn prod_only(state: &Console) -> Result<()> {
     if state.env() == Env::Prod {
         Ok(())
     } else {
-        Err(AppError::NotFound(
+        Err(Error::NotFound(
             "promotions are queued and reviewed on the prod console".into(),
         ))
     }
 }
 
 /// Read staging and prod for `prod_app` and diff them.
-pub async fn proposal(state: &AppState, prod_app: &str) -> AppResult<Proposal> {
+pub async fn proposal(state: &Console, prod_app: &str) -> Result<Proposal> {
     prod_only(state)?;
     let app = known_app(state, prod_app)?;
     let staging_app = app.promote_from.clone().ok_or_else(|| {
-        AppError::invalid(format!(
+        Error::invalid(format!(
             "`{prod_app}` has no promote_from in the config: nothing promotes into it"
         ))
     })?;
@@ -90,13 +89,13 @@ pub async fn proposal(state: &AppState, prod_app: &str) -> AppResult<Proposal> {
 /// `prod_app`. With `seen_view`, refuse (409 `content_changed`) when staging or prod moved
 /// since the page that offered the choice was rendered.
 pub async fn queue(
-    state: &AppState,
-    ctx: &Ctx,
+    state: &Console,
+    ctx: &Caller,
     prod_app: &str,
     keys: &[String],
     reason: &str,
     seen_view: Option<&str>,
-) -> AppResult<(Promotion, Vec<FlagChange>)> {
+) -> Result<(Promotion, Vec<FlagChange>)> {
     let (me, _) = operator(ctx)?;
     // What the request alone can tell, before staging is asked anything.
     if reason.trim().is_empty() {
@@ -113,8 +112,8 @@ pub async fn queue(
     }
     let p = proposal(state, prod_app).await?;
     if seen_view.is_some_and(|v| v != p.view_hash) {
-        return Err(AppError::Conflict {
-            status: 409,
+        return Err(Error::Conflict {
+            kind: Kind::Conflict,
             code: "content_changed",
             message: "staging or prod flags changed since this page was shown; review the new diff and queue again".into(),
         });
@@ -123,7 +122,7 @@ pub async fn queue(
     let mut diff = Vec::new();
     for key in keys {
         let Some(change) = p.changes.iter().find(|c| &c.key == key) else {
-            return Err(AppError::invalid(format!(
+            return Err(Error::invalid(format!(
                 "flag `{key}` is the same on staging and prod, or exists on neither: there is nothing to promote"
             )));
         };
@@ -145,22 +144,22 @@ pub async fn queue(
 }
 
 /// One promotion of this env's apps, or 404.
-pub async fn find(state: &AppState, id: i64) -> AppResult<PromotionRecord> {
+pub async fn find(state: &Console, id: i64) -> Result<PromotionRecord> {
     state
         .store
         .promotion(id, &env_apps(state))
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("promotion {id} was not found")))
+        .ok_or_else(|| Error::NotFound(format!("promotion {id} was not found")))
 }
 
 /// Approve (and so apply) a promotion as the signed-in operator. `reviewed_hash` is the
 /// content hash the approver saw, when the request carries it.
 pub async fn approve(
-    state: &AppState,
-    ctx: &Ctx,
+    state: &Console,
+    ctx: &Caller,
     id: i64,
     reviewed_hash: Option<&str>,
-) -> AppResult<Applied> {
+) -> Result<Applied> {
     prod_only(state)?;
     let (me, email) = operator(ctx)?;
     let event = ctx.event("flag.promotion.approve", Outcome::Allowed);
@@ -173,11 +172,11 @@ pub async fn approve(
 
 /// Reject a promotion (the requester may withdraw their own).
 pub async fn reject(
-    state: &AppState,
-    ctx: &Ctx,
+    state: &Console,
+    ctx: &Caller,
     id: i64,
     reason: &str,
-) -> AppResult<PromotionRecord> {
+) -> Result<PromotionRecord> {
     prod_only(state)?;
     let (me, _) = operator(ctx)?;
     let event = ctx.event("flag.promotion.reject", Outcome::Allowed);
@@ -190,12 +189,12 @@ pub async fn reject(
 
 /// The kill switch: disable a prod flag now, without review, with a reason.
 pub async fn kill(
-    state: &AppState,
-    ctx: &Ctx,
+    state: &Console,
+    ctx: &Caller,
     app: &str,
     key: &str,
     reason: &str,
-) -> AppResult<Killed> {
+) -> Result<Killed> {
     prod_only(state)?;
     // The app as an object of the gate (another env's app is refused and audited), then
     // an app this console knows.
@@ -203,8 +202,8 @@ pub async fn kill(
     known_app(state, app)?;
     let (_, email) = operator(ctx)?;
     if reason.trim().is_empty() {
-        return Err(AppError::Conflict {
-            status: 400,
+        return Err(Error::Conflict {
+            kind: Kind::BadRequest,
             code: "reason_required",
             message: "a reason is required to disable a flag without review".into(),
         });
@@ -220,12 +219,12 @@ pub async fn kill(
 /// the current prod definition, reviewed like any other. 409 `not_killed` (nothing queued)
 /// when the flag is enabled or was disabled by something other than the kill switch.
 pub async fn restore(
-    state: &AppState,
-    ctx: &Ctx,
+    state: &Console,
+    ctx: &Caller,
     app: &str,
     key: &str,
     reason: &str,
-) -> AppResult<Promotion> {
+) -> Result<Promotion> {
     prod_only(state)?;
     // The app as an object of the gate (another env's app is refused and audited), then
     // an app this console knows.
@@ -234,7 +233,7 @@ pub async fn restore(
     let (me, _) = operator(ctx)?;
     let prod = state.store.flag_state(app).await?;
     let Some(current) = prod.flags.get(key) else {
-        return Err(AppError::NotFound(format!("`{app}` has no flag `{key}`")));
+        return Err(Error::NotFound(format!("`{app}` has no flag `{key}`")));
     };
     let last = state.store.flag_history(app, key, 1).await?;
     let written_via = last
@@ -249,8 +248,8 @@ pub async fn restore(
             written_via,
         },
     )
-    .map_err(|e| AppError::Conflict {
-        status: 409,
+    .map_err(|e| Error::Conflict {
+        kind: Kind::Conflict,
         code: e.code(),
         message: e.to_string(),
     })?;

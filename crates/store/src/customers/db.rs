@@ -1,172 +1,20 @@
-//! The customers database (SPEC §9): a connection of its own per console, never the
-//! console's database and never the other env's.
-//!
-//! Table and column names come from config and are spliced into SQL, so each must be a
-//! plain identifier (`[A-Za-z_][A-Za-z0-9_]*`); every value is bound. Columns are read as
-//! `CAST(col AS TEXT)`, so an integer or UUID id and an integer or timestamp `created_at`
-//! all work on both backends.
-//!
-//! Without `[customers]` the console uses an embedded fixture database beside its own
-//! (`customers-<env>.db`), seeded with fake accounts of its env and stamped with the env
-//! so that one env's fixture is never opened by the other env's console.
+//! The customers database connection: open, read, change (each change audited in the
+//! console's own log).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use raxx_core::Env;
 use raxx_core::config::{CustomersConfig, normalise_email, plausible_email};
-use serde::Serialize;
-use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
-use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{Any, AnyPool, AssertSqlSafe, Transaction};
 
 use crate::{Backend, redact_url};
 
-/// The status values a suspend and a reactivate write.
-pub const ACTIVE: &str = "active";
-pub const SUSPENDED: &str = "suspended";
-
-#[derive(Debug, thiserror::Error)]
-pub enum CustomersError {
-    /// The database is down, or the table or columns do not match the config.
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("customer {0} was not found")]
-    NotFound(String),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Conflict(String),
-}
-
-pub type Result<T, E = CustomersError> = std::result::Result<T, E>;
-
-/// Is `s` safe to splice into SQL as a table or column name?
-pub fn valid_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && s.len() <= 63
-}
-
-/// Where the customer fields live.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CustomerMapping {
-    pub table: String,
-    pub id: String,
-    pub email: String,
-    pub name: String,
-    pub status: String,
-    pub created_at: String,
-}
-
-impl Default for CustomerMapping {
-    fn default() -> Self {
-        CustomerMapping {
-            table: "customers".into(),
-            id: "id".into(),
-            email: "email".into(),
-            name: "name".into(),
-            status: "status".into(),
-            created_at: "created_at".into(),
-        }
-    }
-}
-
-impl CustomerMapping {
-    /// From `[customers] table` and `columns = { email = "email_address", … }`.
-    pub fn from_config(
-        table: &str,
-        columns: &BTreeMap<String, String>,
-    ) -> std::result::Result<Self, String> {
-        let mut m = CustomerMapping {
-            table: table.to_string(),
-            ..Default::default()
-        };
-        for (field, column) in columns {
-            let slot = match field.as_str() {
-                "id" => &mut m.id,
-                "email" => &mut m.email,
-                "name" => &mut m.name,
-                "status" => &mut m.status,
-                "created_at" => &mut m.created_at,
-                other => {
-                    return Err(format!(
-                        "[customers] columns: unknown field `{other}` (id, email, name, status, created_at)"
-                    ));
-                }
-            };
-            *slot = column.clone();
-        }
-        for (what, ident) in [
-            ("table", &m.table),
-            ("columns.id", &m.id),
-            ("columns.email", &m.email),
-            ("columns.name", &m.name),
-            ("columns.status", &m.status),
-            ("columns.created_at", &m.created_at),
-        ] {
-            if !valid_identifier(ident) {
-                return Err(format!(
-                    "[customers] {what} = `{ident}` is not a plain identifier (letters, digits and `_`, not starting with a digit)"
-                ));
-            }
-        }
-        Ok(m)
-    }
-
-    fn select(&self) -> String {
-        format!(
-            "SELECT CAST({} AS TEXT) AS c_id, CAST({} AS TEXT) AS c_email, CAST({} AS TEXT) AS c_name, CAST({} AS TEXT) AS c_status, CAST({} AS TEXT) AS c_created FROM {}",
-            self.id, self.email, self.name, self.status, self.created_at, self.table
-        )
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Customer {
-    pub id: String,
-    pub email: String,
-    pub name: String,
-    pub status: String,
-    /// As the database renders it (unix ms for the fixture).
-    pub created_at: String,
-}
-
-fn customer(row: &AnyRow) -> std::result::Result<Customer, sqlx::Error> {
-    let text = |c: &str| -> std::result::Result<String, sqlx::Error> {
-        Ok(row.try_get::<Option<String>, _>(c)?.unwrap_or_default())
-    };
-    Ok(Customer {
-        id: text("c_id")?,
-        email: text("c_email")?,
-        name: text("c_name")?,
-        status: text("c_status")?,
-        created_at: text("c_created")?,
-    })
-}
-
-/// What an operator does to a customer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CustomerChange {
-    Suspend,
-    Reactivate,
-    Email(String),
-}
-
-impl CustomerChange {
-    /// The audit action.
-    pub fn action(&self) -> &'static str {
-        match self {
-            CustomerChange::Suspend => "customer.suspend",
-            CustomerChange::Reactivate => "customer.reactivate",
-            CustomerChange::Email(_) => "customer.change_email",
-        }
-    }
-}
+use super::*;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Source {
+pub(super) enum Source {
     Configured { env: Env },
     Fixture { env: Env, path: PathBuf },
 }
@@ -193,7 +41,7 @@ impl std::fmt::Debug for CustomerDb {
 /// Do two database URLs name the same database? (SQLite: the same file; PostgreSQL: the
 /// same host, port and database, whoever connects.)
 pub fn same_database(a: &str, b: &str) -> bool {
-    fn key(url: &str) -> Option<String> {
+    pub(super) fn key(url: &str) -> Option<String> {
         if let Some(rest) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -226,19 +74,6 @@ pub fn same_database(a: &str, b: &str) -> bool {
         (Some(x), Some(y)) => x == y,
         _ => a.trim() == b.trim(),
     }
-}
-
-/// The embedded fixture's file: beside the console's SQLite file, else under `data/`.
-pub fn fixture_path(console_db_url: &str, env: Env) -> PathBuf {
-    let dir = console_db_url
-        .strip_prefix("sqlite://")
-        .or_else(|| console_db_url.strip_prefix("sqlite:"))
-        .map(|rest| rest.split('?').next().unwrap_or(rest))
-        .filter(|p| *p != ":memory:" && !p.is_empty())
-        .and_then(|p| Path::new(p).parent().map(Path::to_path_buf))
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or_else(|| PathBuf::from("data"));
-    dir.join(format!("customers-{env}.db"))
 }
 
 impl CustomerDb {
@@ -324,7 +159,7 @@ impl CustomerDb {
         &self.mapping
     }
 
-    fn unavailable(&self, e: &sqlx::Error) -> CustomersError {
+    pub(super) fn unavailable(&self, e: &sqlx::Error) -> CustomersError {
         if let Some(line) = crate::connect::refused_connection(e, "[customers] database_url") {
             return CustomersError::Unavailable(format!(
                 "the customers database {} refused the connection: {line}. The rest of the console is unaffected.",
@@ -344,7 +179,7 @@ impl CustomerDb {
     }
 
     /// Create and seed the fixture on first use; refuse a fixture stamped for another env.
-    async fn ready(&self) -> Result<()> {
+    pub(super) async fn ready(&self) -> Result<()> {
         let Source::Fixture { env, path } = &self.source else {
             return self.check_not_other_env().await;
         };
@@ -375,7 +210,7 @@ impl CustomerDb {
 
     /// A configured database that is one of our fixtures must be this env's (a staging
     /// console pointed at `customers-prod.db` refuses it). Checked once per process.
-    async fn check_not_other_env(&self) -> Result<()> {
+    pub(super) async fn check_not_other_env(&self) -> Result<()> {
         let Source::Configured { env } = self.source else {
             return Ok(());
         };
@@ -573,7 +408,7 @@ impl PendingChange {
 }
 
 /// `%`, `_` and the escape character itself are literal in a prefix search.
-fn escape_like(s: &str) -> String {
+pub(super) fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '%' | '_' | '!') {
@@ -582,291 +417,4 @@ fn escape_like(s: &str) -> String {
         out.push(c);
     }
     out
-}
-
-enum FixtureError {
-    Db(sqlx::Error),
-    OtherEnv(String),
-}
-
-impl From<sqlx::Error> for FixtureError {
-    fn from(e: sqlx::Error) -> Self {
-        FixtureError::Db(e)
-    }
-}
-
-/// Fake accounts only; each env has its own, so a name seen on one console never appears
-/// on the other.
-fn fixture_rows(env: Env) -> &'static [(i64, &'static str, &'static str, &'static str)] {
-    match env {
-        Env::Staging => &[
-            (
-                1001,
-                "qa.checkout-01@qa.raxx.test",
-                "QA Checkout One",
-                ACTIVE,
-            ),
-            (
-                1002,
-                "qa.checkout-02@qa.raxx.test",
-                "QA Checkout Two",
-                ACTIVE,
-            ),
-            (1003, "qa.refunds@qa.raxx.test", "QA Refunds Bot", ACTIVE),
-            (
-                1004,
-                "qa.suspended@qa.raxx.test",
-                "QA Suspended Case",
-                SUSPENDED,
-            ),
-            (
-                1005,
-                "qa.longname@qa.raxx.test",
-                "QA Very Long Display Name For Layout Tests",
-                ACTIVE,
-            ),
-            (1006, "qa.unicode@qa.raxx.test", "QA Ünïcødé Tester", ACTIVE),
-            (1007, "qa.mobile-ios@qa.raxx.test", "QA Mobile iOS", ACTIVE),
-            (
-                1008,
-                "qa.mobile-android@qa.raxx.test",
-                "QA Mobile Android",
-                ACTIVE,
-            ),
-            (1009, "qa.load-01@qa.raxx.test", "QA Load Test 01", ACTIVE),
-            (1010, "qa.load-02@qa.raxx.test", "QA Load Test 02", ACTIVE),
-            (
-                1011,
-                "qa.fraud-flag@qa.raxx.test",
-                "QA Fraud Flagged",
-                SUSPENDED,
-            ),
-            (1012, "qa.new-signup@qa.raxx.test", "QA New Signup", ACTIVE),
-        ],
-        Env::Prod => &[
-            (
-                5001,
-                "ada.demo@customers.raxx.test",
-                "Ada Demo-Customer",
-                ACTIVE,
-            ),
-            (
-                5002,
-                "grace.sample@customers.raxx.test",
-                "Grace Sample",
-                ACTIVE,
-            ),
-            (
-                5003,
-                "linus.example@customers.raxx.test",
-                "Linus Example",
-                ACTIVE,
-            ),
-            (
-                5004,
-                "margaret.placeholder@customers.raxx.test",
-                "Margaret Placeholder",
-                ACTIVE,
-            ),
-            (
-                5005,
-                "alan.fictional@customers.raxx.test",
-                "Alan Fictional",
-                SUSPENDED,
-            ),
-            (
-                5006,
-                "barbara.madeup@customers.raxx.test",
-                "Barbara Madeup",
-                ACTIVE,
-            ),
-            (
-                5007,
-                "dennis.notreal@customers.raxx.test",
-                "Dennis Notreal",
-                ACTIVE,
-            ),
-            (
-                5008,
-                "frances.invented@customers.raxx.test",
-                "Frances Invented",
-                ACTIVE,
-            ),
-            (
-                5009,
-                "ken.imaginary@customers.raxx.test",
-                "Ken Imaginary",
-                ACTIVE,
-            ),
-            (
-                5010,
-                "radia.pretend@customers.raxx.test",
-                "Radia Pretend",
-                ACTIVE,
-            ),
-        ],
-    }
-}
-
-async fn seed_fixture(pool: &AnyPool, env: Env) -> std::result::Result<(), FixtureError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    for sql in [
-        "CREATE TABLE IF NOT EXISTS raxx_fixture_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS customers (
-            id         INTEGER PRIMARY KEY,
-            email      TEXT NOT NULL UNIQUE,
-            name       TEXT NOT NULL,
-            status     TEXT NOT NULL DEFAULT 'active',
-            created_at BIGINT NOT NULL
-        )",
-    ] {
-        sqlx::query(sql).execute(&mut *tx).await?;
-    }
-    let fresh = sqlx::query(
-        "INSERT INTO raxx_fixture_meta (key, value) VALUES ('env', $1) ON CONFLICT (key) DO NOTHING",
-    )
-    .bind(env.as_str())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    let recorded: String =
-        sqlx::query_scalar("SELECT value FROM raxx_fixture_meta WHERE key = 'env'")
-            .fetch_one(&mut *tx)
-            .await?;
-    if recorded != env.as_str() {
-        return Err(FixtureError::OtherEnv(recorded));
-    }
-    if fresh {
-        // Created 2026-01-05 and one day apart, so the list has stable, plausible dates.
-        let base = 1_767_571_200_000i64;
-        for (i, (id, email, name, status)) in fixture_rows(env).iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO customers (id, email, name, status, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            )
-            .bind(*id)
-            .bind(*email)
-            .bind(*name)
-            .bind(*status)
-            .bind(base + i as i64 * 86_400_000)
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identifiers_are_plain_names_only() {
-        for ok in ["customers", "_x", "Email_Address2", "a"] {
-            assert!(valid_identifier(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "1abc",
-            "cust omers",
-            "customers;--",
-            "email\"",
-            "a.b",
-            "naïve",
-            "x'",
-            &"a".repeat(64),
-        ] {
-            assert!(!valid_identifier(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn mapping_rejects_unknown_fields_and_unsafe_names() {
-        let mut cols = BTreeMap::new();
-        cols.insert("email".to_string(), "email_address".to_string());
-        let m = CustomerMapping::from_config("users", &cols).unwrap();
-        assert_eq!(m.email, "email_address");
-        assert_eq!(m.table, "users");
-        assert_eq!(m.id, "id");
-        cols.insert("name".into(), "name); DROP TABLE users; --".into());
-        let e = CustomerMapping::from_config("users", &cols).unwrap_err();
-        assert!(e.contains("columns.name"), "{e}");
-        let mut cols = BTreeMap::new();
-        cols.insert("phone".to_string(), "phone".to_string());
-        assert!(
-            CustomerMapping::from_config("users", &cols)
-                .unwrap_err()
-                .contains("unknown field `phone`")
-        );
-        assert!(CustomerMapping::from_config("users x", &BTreeMap::new()).is_err());
-    }
-
-    #[test]
-    fn the_same_database_is_recognised_however_it_is_written() {
-        let cases = [
-            (
-                "sqlite://data/console.db",
-                "sqlite:data/console.db?mode=rwc",
-                true,
-            ),
-            (
-                "sqlite://data/console.db",
-                "sqlite://data/customers.db",
-                false,
-            ),
-            (
-                "postgres://u:pw@db:5432/console",
-                "postgres://other@DB/console",
-                true,
-            ),
-            (
-                "postgres://u@localhost/console",
-                "postgresql://u@127.0.0.1:5432/console?sslmode=require",
-                true,
-            ),
-            (
-                "postgres://u@db/console",
-                "postgres://u@db/customers",
-                false,
-            ),
-            (
-                "postgres://u@db:5433/console",
-                "postgres://u@db/console",
-                false,
-            ),
-            ("sqlite://data/console.db", "postgres://u@db/console", false),
-        ];
-        for (a, b, want) in cases {
-            assert_eq!(same_database(a, b), want, "{a} vs {b}");
-        }
-    }
-
-    #[test]
-    fn like_wildcards_in_a_search_are_literal() {
-        assert_eq!(escape_like("a%b_c!d"), "a!%b!_c!!d");
-        assert_eq!(escape_like("' or 1=1 --"), "' or 1=1 --");
-    }
-
-    #[test]
-    fn the_fixture_sits_beside_the_console_database_per_env() {
-        assert_eq!(
-            fixture_path("sqlite://demo-data/staging.db", Env::Staging),
-            PathBuf::from("demo-data/customers-staging.db")
-        );
-        assert_eq!(
-            fixture_path("sqlite://data/console.db?mode=rwc", Env::Prod),
-            PathBuf::from("data/customers-prod.db")
-        );
-        assert_eq!(
-            fixture_path("postgres://db/console", Env::Prod),
-            PathBuf::from("data/customers-prod.db")
-        );
-        let staging: Vec<_> = fixture_rows(Env::Staging).iter().map(|r| r.1).collect();
-        assert!(
-            fixture_rows(Env::Prod)
-                .iter()
-                .all(|r| !staging.contains(&r.1))
-        );
-    }
 }

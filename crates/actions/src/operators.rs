@@ -6,22 +6,22 @@ use raxx_core::config::{normalise_email, plausible_email};
 use raxx_core::gate::{Owner, Target};
 use raxx_core::rbac::Resource;
 
-use crate::signin::identity::invitable_groups;
+use crate::identity::invitable_groups;
 
-use crate::kernel::ctx::Ctx;
-use crate::kernel::error::AppError;
-use crate::kernel::error::AppResult;
-use crate::kernel::state::AppState;
+use crate::actor::Caller;
+use crate::console::Console;
+use crate::error::Kind;
+use crate::error::{Error, Result};
 
 /// End a session: your own always; anyone's with `console-session-admin` (on prod; on
 /// staging the level the env requires).
-pub async fn revoke_session(state: &AppState, ctx: &Ctx, id: &str) -> AppResult<()> {
+pub async fn revoke_session(state: &Console, ctx: &Caller, id: &str) -> Result<()> {
     let target = state
         .store
         .session_by_id(id)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("session {id}")))?;
-    let own = Some(target.admin_id) == ctx.admin_id();
+        .ok_or_else(|| Error::NotFound(format!("session {id}")))?;
+    let own = Some(target.admin_id) == ctx.admin_id;
     // The object half of the gate: the session's env (a session of the other console is
     // not this console's to end) and whose it is.
     let object = Target {
@@ -49,30 +49,28 @@ pub async fn revoke_session(state: &AppState, ctx: &Ctx, id: &str) -> AppResult<
 }
 
 pub async fn create_invite(
-    state: &AppState,
-    ctx: &Ctx,
+    state: &Console,
+    ctx: &Caller,
     email: &str,
     group: &str,
-) -> AppResult<(String, i64)> {
+) -> Result<(String, i64)> {
     let email = normalise_email(email);
     if !plausible_email(&email) {
-        return Err(AppError::invalid(format!(
-            "`{email}` is not an email address"
-        )));
+        return Err(Error::invalid(format!("`{email}` is not an email address")));
     }
     if !invitable_groups(state).await?.iter().any(|g| g == group) {
-        return Err(AppError::invalid(format!(
+        return Err(Error::invalid(format!(
             "`{group}` is not a group of the {} console; choose one of the listed groups",
             state.env()
         )));
     }
     let by = ctx
-        .admin_id()
-        .ok_or_else(|| AppError::Internal("invites need an operator".into()))?;
+        .admin_id
+        .ok_or_else(|| Error::Internal("invites need an operator".into()))?;
     // The facts read outside the transaction (a transaction holds the audit chain's lock
     // and one pooled connection: reading through the pool inside it starves the pool under
     // concurrent writes); the pending-invite fact inside it, and the unique index below.
-    let mut facts = crate::signin::identity::invite_facts(state, &email, group, by, false).await?;
+    let mut facts = crate::identity::invite_facts(state, &email, group, by, false).await?;
     let mut tx = state.store.begin().await?;
     // An invite makes a new operator, never a way onto an existing one (issue 19).
     facts.other_pending = tx.has_pending_invite(&email).await?;
@@ -101,14 +99,12 @@ pub async fn create_invite(
                     ctx.event("invite.create", Outcome::Denied)
                         .target("operator", email.clone())
                         .reason(refusal.message(&email, group))
-                        .with(crate::kernel::gate::DENIAL_KEY, refusal.code())
+                        .with(raxx_core::audit::DENIAL_KEY, refusal.code())
                         .with("email", email.clone())
                         .with("group", group),
                 )
                 .await?;
-            return Err(crate::signin::identity::invite_error(
-                refusal, &email, group,
-            ));
+            return Err(crate::identity::invite_error(refusal, &email, group));
         }
     };
     tx.record(
@@ -122,7 +118,7 @@ pub async fn create_invite(
     Ok((state.cfg.url(&format!("/invite/{token}")), id))
 }
 
-pub async fn revoke_invite(state: &AppState, ctx: &Ctx, id: i64) -> AppResult<()> {
+pub async fn revoke_invite(state: &Console, ctx: &Caller, id: i64) -> Result<()> {
     let mut tx = state.store.begin().await?;
     let invite = tx.revoke_invite(id).await?;
     tx.record(
@@ -137,14 +133,14 @@ pub async fn revoke_invite(state: &AppState, ctx: &Ctx, id: i64) -> AppResult<()
 
 /// Take an operator out of a group of this console (the grant change applies on their next
 /// request). Memberships made by config are refused: config would restore them at start-up.
-pub async fn remove_membership(state: &AppState, ctx: &Ctx, id: i64, group: &str) -> AppResult<()> {
+pub async fn remove_membership(state: &Console, ctx: &Caller, id: i64, group: &str) -> Result<()> {
     let target = state
         .store
         .admin_by_id(id)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("operator {id}")))?;
+        .ok_or_else(|| Error::NotFound(format!("operator {id}")))?;
     if !invitable_groups(state).await?.iter().any(|g| g == group) {
-        return Err(AppError::NotFound(format!("group {group} on this console")));
+        return Err(Error::NotFound(format!("group {group} on this console")));
     }
     let view = state.store.groups().await?;
     let source = view
@@ -152,10 +148,10 @@ pub async fn remove_membership(state: &AppState, ctx: &Ctx, id: i64, group: &str
         .find(|g| g.name == group)
         .and_then(|g| g.members.iter().find(|(m, _)| *m == target.email))
         .map(|(_, source)| source.clone())
-        .ok_or_else(|| AppError::NotFound(format!("{} in {group}", target.email)))?;
+        .ok_or_else(|| Error::NotFound(format!("{} in {group}", target.email)))?;
     if source == "config" {
-        return Err(AppError::Conflict {
-            status: 409,
+        return Err(Error::Conflict {
+            kind: Kind::Conflict,
             code: "config_managed",
             message: format!(
                 "{} is in {group} because the console's config lists them; remove them from [groups.{group}] members instead",
@@ -194,19 +190,19 @@ pub async fn remove_membership(state: &AppState, ctx: &Ctx, id: i64, group: &str
 }
 
 pub async fn set_operator_disabled(
-    state: &AppState,
-    ctx: &Ctx,
+    state: &Console,
+    ctx: &Caller,
     id: i64,
     disabled: bool,
-) -> AppResult<u64> {
-    if ctx.admin_id() == Some(id) {
-        return Err(AppError::invalid("you cannot disable or enable yourself"));
+) -> Result<u64> {
+    if ctx.admin_id == Some(id) {
+        return Err(Error::invalid("you cannot disable or enable yourself"));
     }
     let target = state
         .store
         .admin_by_id(id)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("operator {id}")))?;
+        .ok_or_else(|| Error::NotFound(format!("operator {id}")))?;
     let mut tx = state.store.begin().await?;
     let ended = tx.set_admin_disabled(id, disabled).await?;
     // A disabled operator's pending invites die with them (and stay dead if re-enabled).

@@ -1,4 +1,4 @@
-//! Opaque secrets: session tokens, login links, invites, API keys. Only their SHA-256
+//! Opaque tokens: session tokens, login links, invites, API keys. Only their SHA-256
 //! ever reaches storage; the plaintext is shown once.
 
 use rand::RngCore;

@@ -9,7 +9,7 @@ use raxx_core::config::Resolved;
 use raxx_core::flags::{AppFlags, Flag};
 use serde::Deserialize;
 
-use crate::kernel::error::AppError;
+use crate::error::{Error, Kind};
 
 /// How long the prod console waits for the staging console.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -37,9 +37,9 @@ struct Item {
     definition: Flag,
 }
 
-fn unavailable(message: String) -> AppError {
-    AppError::Conflict {
-        status: 502,
+fn unavailable(message: String) -> Error {
+    Error::Conflict {
+        kind: Kind::Upstream,
         code: "staging_source",
         message,
     }
@@ -47,13 +47,13 @@ fn unavailable(message: String) -> AppError {
 
 /// Fetch and validate the staging app's flags. Anything unexpected is a 502 that says
 /// what went wrong; nothing is queued from state that does not validate.
-pub async fn fetch_staging(cfg: &Resolved, staging_app: &str) -> Result<StagingFlags, AppError> {
+pub async fn fetch_staging(cfg: &Resolved, staging_app: &str) -> Result<StagingFlags, Error> {
     let (Some(base), Some(key)) = (
         cfg.config.staging_source_url.as_deref(),
         cfg.config.staging_source_key.as_deref(),
     ) else {
-        return Err(AppError::Conflict {
-            status: 503,
+        return Err(Error::Conflict {
+            kind: Kind::Unavailable,
             code: "staging_source",
             message: "staging_source_url and staging_source_key are not configured on this console"
                 .into(),
