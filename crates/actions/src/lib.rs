@@ -18,6 +18,7 @@ pub mod error;
 pub mod flags;
 pub mod gate;
 pub mod identity;
+pub mod jobs;
 pub mod keycache;
 pub mod metrics;
 pub mod operators;

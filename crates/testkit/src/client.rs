@@ -27,6 +27,14 @@ pub struct Reply {
 }
 
 impl Reply {
+    pub(crate) fn new(status: StatusCode, headers: HeaderMap, body: String) -> Reply {
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }

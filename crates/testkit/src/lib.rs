@@ -98,27 +98,7 @@ impl TestConsole {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let origin = format!("http://{host}:{}", addr.port());
-        let text = format!(
-            "public_url = \"{origin}\"\ndatabase_url = \"{db_url}\"\nadmin_emails = [\"root@raxx.test\"]\nadmin_enrol_code = \"test-enrol-code\"\nenvironments = {{ \"{host}\" = \"{env}\" }}\n{extra}\n"
-        );
-        let cfg = Config::parse(&text, |_| None)
-            .expect("config parses")
-            .resolve()
-            .expect("config resolves");
-        let mut cfg = cfg;
-        tweak(&mut cfg);
-        let store = Store::connect(db_url, env).await.expect("connect");
-        store.migrate().await.expect("migrate");
-        store
-            .reconcile_config_groups(&cfg.config.groups)
-            .await
-            .expect("groups");
-        let enrol = cfg
-            .config
-            .admin_enrol_code
-            .as_deref()
-            .map(raxx_core::opaque::hash_token);
-        let state = AppState::new(cfg, store, enrol).expect("state");
+        let state = console_state(env, host, &origin, db_url, extra, tweak).await;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
         tokio::spawn(async move {
@@ -311,4 +291,97 @@ macro_rules! each_backend {
             $body
         }
     };
+}
+
+/// The state of a console of `env` on `db_url` (migrated, config groups in place) whose
+/// public URL is `origin`: what [`TestConsole`] serves and [`InProcess`] routes to.
+async fn console_state(
+    env: Env,
+    host: &str,
+    origin: &str,
+    db_url: &str,
+    extra: &str,
+    tweak: impl FnOnce(&mut raxx_core::config::Resolved),
+) -> AppState {
+    let text = format!(
+        "public_url = \"{origin}\"\ndatabase_url = \"{db_url}\"\nadmin_emails = [\"root@raxx.test\"]\nadmin_enrol_code = \"test-enrol-code\"\nenvironments = {{ \"{host}\" = \"{env}\" }}\n{extra}\n"
+    );
+    let cfg = Config::parse(&text, |_| None)
+        .expect("config parses")
+        .resolve()
+        .expect("config resolves");
+    let mut cfg = cfg;
+    tweak(&mut cfg);
+    let store = Store::connect(db_url, env).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+        .reconcile_config_groups(&cfg.config.groups)
+        .await
+        .expect("groups");
+    let enrol = cfg
+        .config
+        .admin_enrol_code
+        .as_deref()
+        .map(raxx_core::opaque::hash_token);
+    AppState::new(cfg, store, enrol).expect("state")
+}
+
+/// A console without a socket: the router built from the manifest, called in process with
+/// `tower::ServiceExt::oneshot` (for tests of one answer that need no connection: no
+/// client address, no header-read timeout).
+pub struct InProcess {
+    pub state: AppState,
+    router: axum::Router,
+    origin: String,
+}
+
+impl InProcess {
+    /// A console of `env` on `db_url` with `extra` appended to its config.
+    pub async fn start(env: Env, db_url: &str, extra: &str) -> InProcess {
+        contract::install();
+        let host = format!("{env}.localhost");
+        let origin = format!("http://{host}");
+        let state = console_state(env, &host, &origin, db_url, extra, |_| {}).await;
+        InProcess {
+            router: raxx_web::build_router(state.clone()),
+            state,
+            origin,
+        }
+    }
+
+    /// Send `req` (a `Host` of this console is added when it has none).
+    pub async fn oneshot(&self, mut req: axum::http::Request<axum::body::Body>) -> Reply {
+        use tower::ServiceExt;
+        if !req.headers().contains_key(axum::http::header::HOST) {
+            let host = self.origin.trim_start_matches("http://");
+            req.headers_mut().insert(
+                axum::http::header::HOST,
+                HeaderValue::from_str(host).expect("host header"),
+            );
+        }
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .unwrap_or_else(|e| match e {});
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("the answer's body");
+        Reply::new(
+            status,
+            headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    /// `GET path` on this console's host.
+    pub async fn get(&self, path: &str) -> Reply {
+        let req = axum::http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .expect("request");
+        self.oneshot(req).await
+    }
 }

@@ -19,13 +19,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use raxx_core::audit::Outcome;
 use raxx_core::gate::{Access, Class};
-use raxx_core::rbac::{Level, Resource};
-use raxx_store::customers::{Customer, CustomerChange, CustomersError};
+use raxx_core::rbac::Resource;
+use raxx_store::customers::{Customer, CustomerChange};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
+
+use raxx_actions::customers::{self, mask_email, mask_name};
 
 use crate::kernel::apidoc::ApiDoc;
 use crate::kernel::apidoc::StrId;
@@ -60,31 +61,6 @@ pub fn routes() -> Vec<Route> {
 pub use raxx_actions::customers::open_customer_db;
 
 // ---------------------------------------------------------------- masking (pure)
-
-/// `alice.smith@raxx.test` → `a***@r***.test`: first letter of the local part and of the
-/// domain, and the top-level domain.
-pub fn mask_email(email: &str) -> String {
-    let first = |s: &str| s.chars().next().map(String::from).unwrap_or_default();
-    match email.rsplit_once('@') {
-        Some((local, domain)) => {
-            let tld = domain
-                .rsplit_once('.')
-                .map(|(_, t)| format!(".{t}"))
-                .unwrap_or_default();
-            format!("{}***@{}***{tld}", first(local), first(domain))
-        }
-        None if email.is_empty() => String::new(),
-        None => format!("{}***", first(email)),
-    }
-}
-
-/// `Ada Demo-Customer` → `A*** D***`.
-pub fn mask_name(name: &str) -> String {
-    name.split_whitespace()
-        .map(|w| format!("{}***", w.chars().next().unwrap_or('*')))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 /// A customer as one operator may see it.
 #[derive(Debug, Clone, serde::Serialize, ToSchema)]
@@ -170,35 +146,7 @@ fn display_time(raw: &str) -> String {
     }
 }
 
-fn unmasked(ctx: &Ctx) -> bool {
-    ctx.has(Resource::Customer, Level::Reader)
-}
-
-/// What the audit log keeps of a customer: masked as a non-reader would see it.
-fn audit_view(c: &Customer) -> Value {
-    json!({"email": mask_email(&c.email), "name": mask_name(&c.name), "status": c.status})
-}
-
-fn customers_error(e: CustomersError) -> AppError {
-    match e {
-        CustomersError::Unavailable(m) => AppError::Conflict {
-            kind: Kind::Unavailable,
-            code: "customers_unavailable",
-            message: m,
-        },
-        CustomersError::NotFound(id) => AppError::NotFound(format!("customer {id}")),
-        CustomersError::Invalid(m) => AppError::Invalid(m),
-        CustomersError::Conflict(m) => AppError::Conflict {
-            kind: Kind::Conflict,
-            code: "conflict",
-            message: m,
-        },
-    }
-}
-
 // ---------------------------------------------------------------- the actions
-
-const PAGE: u32 = 25;
 
 pub struct SearchResult {
     pub rows: Vec<CustomerView>,
@@ -211,48 +159,29 @@ pub struct SearchResult {
 /// recover a masked address one character at a time (issue 19 item 12).
 pub const MASKED_SEARCH_NOTE: &str = "without the role console-customer-reader on this console, customers can be looked up by id only (searching by email needs that role)";
 
+fn unmasked(ctx: &Ctx) -> bool {
+    customers::unmasked(&ctx.caller())
+}
+
 pub async fn search(state: &AppState, ctx: &Ctx, q: &str, page: u32) -> AppResult<SearchResult> {
-    if !unmasked(ctx) {
-        let q = q.trim();
-        let found = if q.is_empty() || page > 0 {
-            None
-        } else {
-            state.customers.get(q).await.map_err(customers_error)?
-        };
-        return Ok(SearchResult {
-            rows: found.iter().map(|c| CustomerView::new(c, false)).collect(),
-            page,
-            has_next: false,
-        });
-    }
-    let mut rows = state
-        .customers
-        .search(q, page.saturating_mul(PAGE), PAGE + 1)
-        .await
-        .map_err(customers_error)?;
-    let has_next = rows.len() as u32 > PAGE;
-    rows.truncate(PAGE as usize);
-    let clear = unmasked(ctx);
+    let found = customers::search(state, &ctx.caller(), q, page).await?;
     Ok(SearchResult {
-        rows: rows.iter().map(|c| CustomerView::new(c, clear)).collect(),
-        page,
-        has_next,
+        rows: found
+            .rows
+            .iter()
+            .map(|c| CustomerView::new(c, found.clear))
+            .collect(),
+        page: found.page,
+        has_next: found.has_next,
     })
 }
 
 pub async fn find(state: &AppState, ctx: &Ctx, id: &str) -> AppResult<CustomerView> {
-    let c = state
-        .customers
-        .get(id)
-        .await
-        .map_err(customers_error)?
-        .ok_or_else(|| AppError::NotFound(format!("customer {id}")))?;
-    Ok(CustomerView::new(&c, unmasked(ctx)))
+    let (c, clear) = customers::find(state, &ctx.caller(), id).await?;
+    Ok(CustomerView::new(&c, clear))
 }
 
-/// Suspend, reactivate or change the email of one customer, with a mandatory reason.
-/// The gate has already checked the role (`console-customer-user` on staging,
-/// `console-customer-admin` on prod), CSRF and the claimed env.
+/// [`customers::change`], seen as this operator may see it.
 pub async fn change(
     state: &AppState,
     ctx: &Ctx,
@@ -260,61 +189,8 @@ pub async fn change(
     change: CustomerChange,
     reason: &str,
 ) -> AppResult<CustomerView> {
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(AppError::invalid(
-            "a reason is required: say why, for the audit log",
-        ));
-    }
-    if reason.chars().count() > 500 {
-        return Err(AppError::invalid(
-            "the reason is longer than 500 characters",
-        ));
-    }
-    // Actions on customers are writes of the console's own env: the customers database is
-    // this console's (a separate connection per console, never the other env's), so a
-    // customer has no env of its own to decide about. The route's decision (class, claimed
-    // env, role) is the gate's, made before this handler ran; no object check here would
-    // be one that cannot fail.
-    let action = change.action();
-    // 1. The change, uncommitted, in the customers database.
-    let pending = state
-        .customers
-        .begin_change(id, &change)
-        .await
-        .map_err(customers_error)?;
-    let event = ctx
-        .event(action, Outcome::Allowed)
-        .target("customer", id)
-        .reason(reason)
-        .with("before", audit_view(&pending.before))
-        .with("after", audit_view(&pending.after))
-        .with("customers_db", state.customers.describe());
-    // 2. The audit row, committed first: if it cannot be written, the change is rolled back.
-    let recorded = async {
-        let mut tx = state.store.begin().await?;
-        tx.record(event).await?;
-        tx.commit().await
-    }
-    .await;
-    if let Err(e) = recorded {
-        pending.rollback().await;
-        return Err(e.into());
-    }
-    let after = pending.after.clone();
-    // 3. The customers commit. If it fails the change did not happen; say so in the log.
-    if let Err(e) = pending.commit().await {
-        let failure = ctx
-            .event(action, Outcome::Error)
-            .target("customer", id)
-            .reason(format!("{e}"))
-            .with("step", "customers_commit");
-        if let Err(audit_err) = state.store.audit(failure).await {
-            tracing::error!(error = %audit_err, "could not audit a failed customers commit");
-        }
-        return Err(customers_error(e));
-    }
-    Ok(CustomerView::new(&after, unmasked(ctx)))
+    let (c, clear) = customers::change(state, &ctx.caller(), id, change, reason).await?;
+    Ok(CustomerView::new(&c, clear))
 }
 
 // ---------------------------------------------------------------- pages
@@ -658,23 +534,6 @@ pub async fn email_api(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn masking_keeps_only_first_letters_and_the_tld() {
-        let cases = [
-            ("alice.smith@raxx.test", "a***@r***.test"),
-            ("qa.checkout-01@qa.raxx.test", "q***@q***.test"),
-            ("x@localhost", "x***@l***"),
-            ("", ""),
-            ("not-an-email", "n***"),
-        ];
-        for (email, want) in cases {
-            assert_eq!(mask_email(email), want, "{email}");
-        }
-        assert_eq!(mask_name("Ada Demo-Customer"), "A*** D***");
-        assert_eq!(mask_name("  Ünïcødé  Tester "), "Ü*** T***");
-        assert_eq!(mask_name(""), "");
-    }
 
     #[test]
     fn a_masked_view_holds_nothing_of_the_real_address() {

@@ -10,7 +10,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use raxx_core::audit::Outcome;
 use raxx_core::gate::{Access, Class};
 use raxx_core::jobs::JOB_NAMES;
 use raxx_core::rbac::Resource;
@@ -195,24 +194,9 @@ pub async fn job_views(state: &AppState) -> AppResult<Vec<JobView>> {
         .collect())
 }
 
-/// Queue a run of `name` for the scheduler, audited with the operator as actor.
+/// [`raxx_actions::jobs::run_now`] by this request's operator.
 pub async fn run_now(state: &AppState, ctx: &Ctx, name: &str) -> AppResult<i64> {
-    if !JOB_NAMES.contains(&name) {
-        return Err(AppError::NotFound(format!(
-            "job `{name}` (the jobs are {})",
-            JOB_NAMES.join(", ")
-        )));
-    }
-    let mut tx = state.store.begin().await?;
-    let id = tx.request_job_run(name, &ctx.actor()).await?;
-    tx.record(
-        ctx.event("job.run_now", Outcome::Allowed)
-            .target("job", name)
-            .with("request", id),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(id)
+    Ok(raxx_actions::jobs::run_now(state, &ctx.caller(), name).await?)
 }
 
 pub struct RunRow {

@@ -12,6 +12,7 @@ mod flags;
 mod foundation;
 mod gate_matrix;
 mod identity;
+mod in_process;
 mod observability;
 mod ofrep_cors;
 mod ofrep_sdk;
