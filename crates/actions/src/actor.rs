@@ -48,10 +48,7 @@ impl Caller {
 
     /// The roles the principal holds on this console.
     pub fn roles(&self) -> EffectiveRoles {
-        match &self.principal {
-            Principal::Operator { roles, .. } | Principal::System { roles, .. } => roles.clone(),
-            _ => EffectiveRoles::default(),
-        }
+        self.principal.roles()
     }
 
     pub fn has(&self, resource: Resource, level: Level) -> bool {

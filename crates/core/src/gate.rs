@@ -109,6 +109,16 @@ pub enum Principal {
     },
 }
 
+impl Principal {
+    /// The roles this principal holds (an operator's or a job's; none for a key or nobody).
+    pub fn roles(&self) -> EffectiveRoles {
+        match self {
+            Principal::Operator { roles, .. } | Principal::System { roles, .. } => roles.clone(),
+            Principal::Anonymous | Principal::Key { .. } => EffectiveRoles::default(),
+        }
+    }
+}
+
 /// The CSRF facts of a request (ignored for reads and for key or system principals).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Csrf {

@@ -99,12 +99,16 @@ impl TestConsole {
 }
 
 impl ConsoleClient<'_> {
-    async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
-        let mut req = self
-            .console
+    /// A request to `path` as this principal.
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.console
             .client()
             .request(method, self.console.url(path))
-            .headers(self.headers.clone());
+            .headers(self.headers.clone())
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
+        let mut req = self.request(method, path);
         if let Some(body) = body {
             req = req.json(body);
         }
@@ -155,12 +159,7 @@ impl ConsoleClient<'_> {
         {
             form.push(("_csrf", csrf));
         }
-        let req = self
-            .console
-            .client()
-            .post(self.console.url(path))
-            .headers(self.headers.clone())
-            .form(&form);
+        let req = self.request(Method::POST, path).form(&form);
         read(req.send().await.expect("the console answers")).await
     }
 }

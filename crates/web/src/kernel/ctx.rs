@@ -5,7 +5,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use raxx_core::Env;
 use raxx_core::audit::{AuditEvent, Outcome};
-use raxx_core::gate::{Csrf, GateInput, Owner, Principal, Target};
+use raxx_core::gate::{Csrf, Owner, Principal, Target};
 use raxx_core::rbac::{EffectiveRoles, Level, Resource};
 use raxx_store::admins::Admin;
 use raxx_store::sessions::Session;
@@ -37,10 +37,7 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn roles(&self) -> EffectiveRoles {
-        match &self.principal {
-            Principal::Operator { roles, .. } | Principal::System { roles, .. } => roles.clone(),
-            _ => EffectiveRoles::default(),
-        }
+        self.principal.roles()
     }
 
     pub fn has(&self, resource: Resource, level: Level) -> bool {
@@ -99,23 +96,6 @@ impl Ctx {
             only_env: decided.only_env,
             csrf: self.csrf_fact,
             claimed_env: self.claimed_env,
-        }
-    }
-
-    /// The route facts as the gate saw them, for [`raxx_core::gate::authorize`].
-    pub fn gate_input(&self) -> GateInput<'_> {
-        let decided = self.route.decided_as();
-        GateInput {
-            active_env: self.env,
-            class: decided.class,
-            access: decided.access,
-            only_env: decided.only_env,
-            principal: &self.principal,
-            csrf: self.csrf_fact,
-            claimed_env: self.claimed_env,
-            target_env: None,
-            target_app: None,
-            own_object: false,
         }
     }
 

@@ -87,6 +87,16 @@ impl From<raxx_actions::Error> for AppError {
     }
 }
 
+/// The code of an extractor's rejection (a body, path or query axum could not read), by its
+/// status: what the gate's envelope and [`super::extract::ApiJson`] both answer.
+pub fn rejection_code(status: u16) -> &'static str {
+    match status {
+        413 => "too_large",
+        415 => "unsupported_media_type",
+        _ => "invalid",
+    }
+}
+
 /// The status of a refusal of each kind.
 pub fn status_of(kind: Kind) -> StatusCode {
     match kind {

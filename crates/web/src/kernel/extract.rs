@@ -6,7 +6,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
 
-use super::error::{AppError, Kind};
+use super::error::{AppError, Kind, rejection_code};
 
 /// Largest request body anywhere (a flags file is the largest thing we accept); the
 /// router refuses a larger one with 413 before any extractor reads it.
@@ -33,23 +33,17 @@ where
 
 fn rejected(rejection: JsonRejection) -> AppError {
     let message = rejection.body_text();
-    match rejection.status().as_u16() {
-        413 => AppError::Conflict {
-            kind: Kind::TooLarge,
-            code: "too_large",
-            message,
-        },
-        415 => AppError::Conflict {
-            kind: Kind::Unsupported,
-            code: "unsupported_media_type",
-            message,
-        },
-        // 422: JSON of the wrong shape; the status says so, the code is `invalid`.
-        422 => AppError::Conflict {
-            kind: Kind::Unprocessable,
-            code: "invalid",
-            message,
-        },
-        _ => AppError::Invalid(message),
+    let status = rejection.status().as_u16();
+    let kind = match status {
+        413 => Kind::TooLarge,
+        415 => Kind::Unsupported,
+        // JSON of the wrong shape: the status says so, the code is `invalid`.
+        422 => Kind::Unprocessable,
+        _ => return AppError::Invalid(message),
+    };
+    AppError::Conflict {
+        kind,
+        code: rejection_code(status),
+        message,
     }
 }

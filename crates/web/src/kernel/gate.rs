@@ -376,11 +376,7 @@ async fn json_rejection(resp: Response) -> Response {
     let bytes = to_bytes(resp.into_body(), 64 * 1024)
         .await
         .unwrap_or_default();
-    let code = match status.as_u16() {
-        413 => "too_large",
-        415 => "unsupported_media_type",
-        _ => "invalid",
-    };
+    let code = crate::kernel::error::rejection_code(status.as_u16());
     let body = serde_json::json!({"error": code, "message": String::from_utf8_lossy(&bytes)});
     (status, axum::Json(body)).into_response()
 }
