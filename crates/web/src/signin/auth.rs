@@ -183,7 +183,17 @@ pub async fn register_start(
                 .with(crate::kernel::gate::DENIAL_KEY, "forbidden")
                 .with("email", email.clone());
             ev.ip = ip.clone();
-            raxx_actions::identity::record_failure(&state, &email, ip.as_deref(), ev).await?;
+            // Nobody is signed in: counted for the throttle, the row aggregated like every
+            // anonymous refusal, so guessing cannot flood the chain.
+            raxx_actions::identity::record_anonymous_failure(
+                &state,
+                &crate::kernel::route::route_template(ctx.route),
+                "forbidden",
+                &email,
+                ip.as_deref(),
+                ev,
+            )
+            .await?;
             // One message for every case, so the form does not reveal which addresses are listed.
             return Err(AppError::Denied(raxx_core::gate::Denial::Forbidden {
                 message: "bootstrap enrolment refused: check the email and the enrolment code (an address that already has a passkey signs in instead)".into(),

@@ -22,7 +22,7 @@ const OWNER_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 /// (chained rows, summary counts and pending aggregates).
 async fn sign_in_denials(c: &TestConsole) -> (i64, i64) {
     let (mut single, mut counted) = (0, 0);
-    for action in ["auth.login", "auth.rate_limited"] {
+    for action in ["auth.login", "auth.register", "auth.rate_limited"] {
         let q = raxx_store::audit::AuditQuery {
             action: Some(action.into()),
             outcome: Some(Outcome::Denied),
@@ -170,5 +170,45 @@ async fn five_hundred_failed_sign_ins_write_a_handful_of_chained_rows() {
             .await
             .unwrap();
         assert_eq!(done.status(), 200);
+    });
+}
+
+#[tokio::test]
+async fn guessing_the_enrolment_code_writes_a_handful_of_chained_rows() {
+    raxx_testkit::each_backend!(|url| {
+        let c = TestConsole::start_on_host(Env::Staging, "localhost", &url, "").await;
+        let attacker = c.client_from(ATTACKER_IP);
+        let (single_before, _) = sign_in_denials(&c).await;
+        let mut statuses = std::collections::BTreeMap::new();
+        // The listed address with wrong codes, and addresses that are not listed.
+        for i in 0..250 {
+            let email = if i % 2 == 0 {
+                "root@raxx.test".to_string()
+            } else {
+                format!("guess{i}@raxx.test")
+            };
+            let r = attacker
+                .post(c.url("/auth/register/start"))
+                .json(&json!({"email": email, "display_name": "X", "enrol_code": format!("code-{i}")}))
+                .send()
+                .await
+                .unwrap();
+            *statuses.entry(r.status().as_u16()).or_insert(0) += 1;
+        }
+        assert_eq!(
+            statuses.keys().copied().collect::<Vec<_>>(),
+            [403, 429],
+            "{statuses:?}"
+        );
+        let (single, counted) = sign_in_denials(&c).await;
+        assert!(
+            single - single_before <= 3,
+            "250 wrong enrolment codes wrote {} chained rows of their own",
+            single - single_before
+        );
+        assert!(counted >= 250, "{counted} of 250 refusals recorded");
+        // The real admin, from elsewhere, still enrols with the code.
+        let mut auth = SoftPasskey::new(true);
+        bootstrap(&c, &c.client_from(OWNER_IP), &mut auth).await;
     });
 }
