@@ -1,6 +1,9 @@
 // Crawl every page reachable on each console as each kind of operator: the env pill reads
 // the console's env everywhere, and no staging page contains a prod-write control.
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { after, before, test } from "node:test";
 import { launchBrowser, manifestRoutes, screenshot, startConsole } from "../lib/harness.mjs";
 import { axeBothThemes, htmlErrors, offscreenActions } from "../lib/checks.mjs";
@@ -20,6 +23,19 @@ members = ["sam@raxx.test"]
 members = ["pat@raxx.test"]
 [groups.readers]
 members = ["nora@raxx.test"]
+`;
+
+const PHONE_FLAGS = `app = "raxx-api-staging"
+
+[flags.new-checkout]
+type = "boolean"
+variants = { on = true, off = false }
+default = "off"
+description = "New checkout flow"
+
+[[flags.new-checkout.rules]]
+when = [{ attr = "email", op = "ends_with", value = "@raxx.app" }]
+rollout = { on = 25, off = 75 }
 `;
 
 const apps = {
@@ -138,6 +154,11 @@ for (const env of ["staging", "prod"]) {
     if (staging) {
       const key = staging.cli("keys", "create", "--app", "raxx-api-staging", "--kind", "read").trim().split("\n").pop();
       source = `staging_source_url = "${staging.origin}"\nstaging_source_key = "${key}"\n`;
+      // A flag to promote, so the crawl reaches a promotion's review page too.
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-e2e-phone-"));
+      const file = path.join(dir, "raxx-api-staging.flags.toml");
+      fs.writeFileSync(file, PHONE_FLAGS);
+      staging.cli("flags", "apply", file);
     }
     const c = await startConsole(env, source + apps[env] + GROUPS);
     try {
@@ -145,9 +166,17 @@ for (const env of ["staging", "prod"]) {
       const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
       const page = await ctx.newPage();
       await c.signIn(page, "alice@raxx.test");
+      if (staging) {
+        await page.goto(c.url("/promotions/new?app=raxx-api-prod"));
+        await page.check('input[name=flag][value="new-checkout"]');
+        await page.fill("#pr-reason", "phone layout");
+        await page.click("button:has-text('Queue for review')");
+        assert.match(new URL(page.url()).pathname, /^\/promotions\/\d+$/);
+      }
       const { seen, problems } = await crawl(page, c, "alice", [], { phone: true });
       assert.deepEqual(problems, [], `${env} at 390 px: ${problems.join("\n")}`);
       assert.ok(seen.length >= 5, `reached ${seen.join(", ")}`);
+      if (staging) assert.ok(seen.some((p) => /^\/promotions\/\d+$/.test(p)), `no review page in ${seen.join(", ")}`);
       await ctx.close();
     } finally {
       await c.stop();

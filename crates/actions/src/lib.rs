@@ -22,6 +22,8 @@ pub mod jobs;
 pub mod keycache;
 pub mod metrics;
 pub mod operators;
+pub mod passkeys;
+pub mod signin;
 pub mod tokens;
 
 pub use actor::{Actor, Caller};

@@ -198,7 +198,7 @@ async fn prepare_store(cfg: Resolved) -> anyhow::Result<AppState> {
     let state = AppState::new(cfg, store, env_code.clone())?;
     raxx_actions::tokens::start_up(&state).await?; // [[apps.tokens]] into the token inventory
     if env_code.is_none()
-        && raxx_web::signin::auth::bootstrap_pending(&state)
+        && raxx_actions::signin::bootstrap_pending(&state)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?
     {

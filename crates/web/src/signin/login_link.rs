@@ -9,13 +9,10 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use raxx_core::audit::{AuditEvent, Outcome};
-use raxx_core::config::normalise_email;
 use raxx_store::identity::LoginLinkState;
 use serde::Deserialize;
 
 use crate::kernel::ctx::Ctx;
-use crate::kernel::error::AppError;
 use crate::kernel::error::AppResult;
 use crate::kernel::state::AppState;
 use crate::kernel::views::Layout;
@@ -40,7 +37,7 @@ pub async fn confirm_page(
     ctx: Ctx,
     Path(token): Path<String>,
 ) -> AppResult<Response> {
-    let link = state.store.login_link_state(&token).await?;
+    let link = raxx_actions::signin::login_link_state(&state, &token).await?;
     let (status, problem) = match &link {
         LoginLinkState::Valid { .. } => (StatusCode::OK, String::new()),
         LoginLinkState::Used { used_at, .. } => (
@@ -98,88 +95,15 @@ pub async fn sign_in(
     headers: HeaderMap,
     Form(form): Form<LinkForm>,
 ) -> AppResult<Response> {
-    let ip = ctx.ip.clone();
-    let token = form.token.trim();
-    let mut tx = state.store.begin().await?;
-    let consumed = if token.is_empty() {
-        None
-    } else {
-        tx.consume_login_link(token).await?
-    };
-    let Some(email) = consumed else {
-        tx.rollback().await?;
-        let mut ev = AuditEvent::new("anonymous", "auth.login_link", Outcome::Denied)
-            .reason("unknown, used or expired login link");
-        ev.ip = ip.clone();
-        // Nobody is signed in: aggregated like the gate's anonymous denials (guessing
-        // links is one chained row per source and interval, plus one summary row).
-        let template = crate::kernel::route::route_template(ctx.route);
-        state
-            .store
-            .audit_anon_refusal(
-                &raxx_store::anon_denials::AnonDenial {
-                    source: ip.as_deref(),
-                    route: &template,
-                    action: "auth.login_link",
-                    code: "unauthenticated",
-                },
-                ev.with("route", template.clone()),
-            )
-            .await?;
-        return Err(AppError::Denied(raxx_core::gate::Denial::Unauthenticated {
-            message: "this login link is not valid: it was used already, expired (links last 10 minutes) or never existed".into(),
-        }));
-    };
-    let admin = match state.store.admin_by_email(&email).await? {
-        Some(a) if a.disabled => {
-            tx.rollback().await?;
-            return Err(AppError::invalid("this operator is disabled"));
-        }
-        Some(a) => a,
-        None if state.cfg.config.admin_emails.contains(&email) => {
-            let a = tx
-                .create_admin(&email, email.split('@').next().unwrap_or(&email))
-                .await?;
-            tx.add_member(state.env().admin_group(), &email, "bootstrap")
-                .await?;
-            a
-        }
-        // Config names this operator in a group: config is the source of membership.
-        None if state
-            .cfg
-            .config
-            .groups
-            .values()
-            .any(|g| g.members.iter().any(|m| normalise_email(m) == email)) =>
-        {
-            tx.create_admin(&email, email.split('@').next().unwrap_or(&email))
-                .await?
-        }
-        None => {
-            tx.rollback().await?;
-            return Err(AppError::invalid(
-                "this login link names an unknown operator",
-            ));
-        }
-    };
-    let (cookie_token, session) = tx
-        .create_session(
-            admin.id,
-            state.env(),
-            state.policy,
-            user_agent(&headers).as_deref(),
-            ip.as_deref(),
-        )
-        .await?;
-    let mut ev = AuditEvent::new(admin.id.to_string(), "auth.login_link", Outcome::Allowed)
-        .target("operator", admin.id.to_string())
-        .with("email", email);
-    ev.session_id = Some(session.id);
-    ev.ip = ip;
-    tx.record(ev).await?;
-    tx.commit().await?;
+    let began = raxx_actions::signin::login_link(
+        &state,
+        &ctx.caller(),
+        &form.token,
+        user_agent(&headers).as_deref(),
+    )
+    .await?;
     let mut resp = Redirect::to("/").into_response();
     resp.headers_mut()
-        .append(header::SET_COOKIE, session_cookie(&state, &cookie_token));
+        .append(header::SET_COOKIE, session_cookie(&state, &began.token));
     Ok(resp)
 }
