@@ -30,6 +30,7 @@ use crate::kernel::error::AppError;
 use crate::kernel::error::AppResult;
 use crate::kernel::state::AppState;
 use crate::kernel::views::Layout;
+use crate::kernel::views::filters;
 use crate::kernel::views::redirect_with_flash;
 use raxx_actions::Kind;
 use raxx_actions::fmt_time;

@@ -330,3 +330,64 @@ mod tests {
         assert_eq!(failed_step("no step here"), "The provider call failed.");
     }
 }
+
+/// Template filters every capability may use: `use crate::kernel::views::filters;` in the
+/// module that defines the template.
+pub mod filters {
+    use std::fmt::Display;
+
+    /// Text whose `` `quoted` `` parts are values (change summaries: "default `off` →
+    /// `on`"): escaped as HTML, each quoted part in `<code>`. Use as `{{ s|ticks }}`.
+    #[askama::filter_fn]
+    pub fn ticks(
+        text: impl Display,
+        _: &dyn askama::Values,
+    ) -> askama::Result<askama::filters::Safe<String>> {
+        Ok(askama::filters::Safe(super::ticks_html(&text.to_string())))
+    }
+}
+
+/// The HTML of [`filters::ticks`]: escaped, with an odd `` ` `` left as it is.
+pub fn ticks_html(text: &str) -> String {
+    // askama's own HTML escaper, so a page reads the same either way.
+    let escape = |s: &str| {
+        askama::filters::escape(s, askama::filters::Html)
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    let parts: Vec<&str> = text.split('`').collect();
+    if parts.len().is_multiple_of(2) {
+        // An unpaired backtick: not a quoting, show the text as it is.
+        return escape(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for (i, part) in parts.iter().enumerate() {
+        if i % 2 == 1 {
+            out.push_str("<code>");
+            out.push_str(&escape(part));
+            out.push_str("</code>");
+        } else {
+            out.push_str(&escape(part));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod ticks_tests {
+    use super::ticks_html;
+
+    #[test]
+    fn quoted_values_become_code_and_everything_is_escaped() {
+        assert_eq!(
+            ticks_html("default `off` → `on`"),
+            "default <code>off</code> → <code>on</code>"
+        );
+        assert_eq!(
+            ticks_html("variant `<b>` added: {\"a\":1}"),
+            "variant <code>&#60;b&#62;</code> added: {&#34;a&#34;:1}"
+        );
+        assert_eq!(ticks_html("one ` only <i>"), "one ` only &#60;i&#62;");
+        assert_eq!(ticks_html(""), "");
+    }
+}

@@ -157,6 +157,10 @@ async fn a_full_sqlite_database_refuses_writes_with_storage_full_and_recovers() 
         200
     );
     // A second attempt is refused the same way (the failed one left no broken connection).
+    // The pool may have replaced the connection the refused write used (`before_acquire`
+    // drops one SQLite left in a transaction), and a new connection has no page limit:
+    // pin every connection again, as a disk that is still full would be for all of them.
+    set_max_pages(&c, None).await;
     let r = apply(big_flags(200, "second")).await.unwrap();
     assert_eq!(r.status(), 503);
     assert_eq!(state().await, before);

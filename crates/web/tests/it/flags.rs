@@ -1500,7 +1500,7 @@ async fn staging_pages_show_flags_and_the_last_file_without_any_prod_write_contr
             "disabled",
             "Last applied flags file",
             "theme",
-            "`light` → `dark`",
+            "<code>light</code> → <code>dark</code>",
         ] {
             assert!(list.contains(want), "{want}");
         }
@@ -1619,7 +1619,7 @@ async fn the_flags_pages_show_each_new_state_at_once_with_its_changes_and_drift(
         );
         let p = panel(&page);
         assert!(p.contains("The live flags match this file."), "{p}");
-        assert!(p.contains("`light` → `dark`"), "{p}");
+        assert!(p.contains("<code>light</code> → <code>dark</code>"), "{p}");
         assert!(p.contains("<code>banner</code> removed"), "{p}");
         assert!(p.contains("<code>dark-mode</code> added"), "{p}");
         assert!(!p.contains("<code>new-checkout</code>"), "{p}");
@@ -1654,7 +1654,7 @@ async fn the_flags_pages_show_each_new_state_at_once_with_its_changes_and_drift(
         );
         assert!(p.contains("<code>new-checkout</code>"), "{p}");
         assert!(
-            p.contains("`light` → `dark`"),
+            p.contains("<code>light</code> → <code>dark</code>"),
             "what the file changed stays: {p}"
         );
         let by_state = get(format!("/apps/{STAGING_APP}/flags?sort=state")).await;
