@@ -31,6 +31,7 @@ use crate::kernel::ctx::Ctx;
 use crate::kernel::error::AppError;
 use crate::kernel::state::AppState;
 use crate::kernel::views::Layout;
+use crate::kernel::views::filters;
 
 /// Largest context the playground takes (as OFREP: a context is small).
 pub const MAX_CONTEXT_BYTES: usize = 64 * 1024;
