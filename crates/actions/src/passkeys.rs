@@ -19,13 +19,15 @@ use raxx_store::sessions::Session;
 use serde_json::json;
 use webauthn_rs::prelude::{
     Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
-    RegisterPublicKeyCredential, Uuid, WebauthnError,
+    RegisterPublicKeyCredential, Uuid,
 };
 
 use crate::actor::Caller;
 use crate::console::Console;
 use crate::error::{Error, Kind, Result};
-use crate::signin::{Challenge, credential_id, keep_ceremony, printable_name, refresh_passkey};
+use crate::signin::{
+    Challenge, assertion_failure, credential_id, keep_ceremony, printable_name, refresh_passkey,
+};
 
 /// An operator without any passkey (signed in by a login link) may add a first one within
 /// this long after the session started.
@@ -163,12 +165,7 @@ pub async fn step_up_finish(
     {
         Ok(r) => r,
         Err(e) => {
-            let regression = matches!(e, WebauthnError::CredentialPossibleCompromise);
-            let reason = if regression {
-                "signature counter went backwards: possible cloned authenticator".to_string()
-            } else {
-                format!("passkey assertion failed: {e}")
-            };
+            let (_, reason) = assertion_failure(&e);
             audit_denied(
                 console,
                 caller,

@@ -154,6 +154,19 @@ async fn begin_session(
     })
 }
 
+/// Why an assertion failed, for the audit row: whether the signature counter went backwards
+/// (a possibly cloned authenticator), and the reason in words.
+pub(crate) fn assertion_failure(e: &WebauthnError) -> (bool, String) {
+    if matches!(e, WebauthnError::CredentialPossibleCompromise) {
+        (
+            true,
+            "signature counter went backwards: possible cloned authenticator".to_string(),
+        )
+    } else {
+        (false, format!("passkey assertion failed: {e}"))
+    }
+}
+
 /// Refuse an attempt from a source that failed too often (audited `auth.rate_limited`).
 async fn throttle(console: &Console, caller: &Caller, email: &str) -> Result<()> {
     check_attempt(console, &caller.route, email, caller.ip.as_deref()).await
@@ -408,14 +421,10 @@ pub async fn login_finish(
     {
         Ok(r) => r,
         Err(e) => {
-            let regression = matches!(e, WebauthnError::CredentialPossibleCompromise);
+            let (regression, reason) = assertion_failure(&e);
             let mut ev = AuditEvent::new(admin.id.to_string(), "auth.login", Outcome::Denied)
                 .target("operator", email.clone())
-                .reason(if regression {
-                    "signature counter went backwards: possible cloned authenticator".to_string()
-                } else {
-                    format!("passkey assertion failed: {e}")
-                })
+                .reason(reason)
                 .with(DENIAL_KEY, "unauthenticated")
                 .with("email", email.clone())
                 .with("counter_regression", regression);
